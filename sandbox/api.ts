@@ -1,0 +1,139 @@
+/**
+ * The sandbox REST contract: request, response and stream-event schemas, and the types inferred
+ * from them. Pure: both the service and the MCP server import it, and it imports nothing else.
+ */
+import { z } from 'zod'
+
+export const LANGUAGES = ['python', 'javascript', 'typescript'] as const
+export const Language = z.enum(LANGUAGES)
+export type Language = z.infer<typeof Language>
+
+export const ERROR_CODES = [
+  'INVALID_PARAMS',
+  'INVALID_LANGUAGE',
+  'UNAUTHORIZED',
+  'CONTEXT_NOT_FOUND',
+  'LIMIT_EXCEEDED',
+  'EXECUTION_TIMEOUT',
+  'EXECUTION_FAILED',
+  'UNAVAILABLE',
+  'INTERNAL',
+] as const
+export const ErrorCode = z.enum(ERROR_CODES)
+export type ErrorCode = z.infer<typeof ErrorCode>
+
+export const ErrorBody = z.object({
+  error: z.object({
+    code: ErrorCode,
+    message: z.string(),
+    reason: z.string().optional(),
+    issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  }),
+})
+export type ErrorBody = z.infer<typeof ErrorBody>
+
+const EnvName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name')
+  .max(256)
+
+export const CreateContextBody = z.object({
+  type: z.literal('jupyter').default('jupyter'),
+  language: Language.default('python'),
+  session_name: z.string().max(256).optional(),
+  name: z.string().max(256).optional(),
+  description: z.string().max(4096).optional(),
+  working_dir: z
+    .string()
+    .min(1)
+    .max(1024)
+    .optional()
+    .describe(
+      'Directory inside the workspace root; created if missing. Default: a fresh one per context',
+    ),
+  env: z
+    .record(EnvName, z.string().max(64 * 1024))
+    .refine((env) => Object.keys(env).length <= 256, 'at most 256 variables')
+    .optional(),
+})
+export type CreateContextBody = z.infer<typeof CreateContextBody>
+
+export const ContextStatus = z.enum(['active', 'stopped', 'error'])
+export type ContextStatus = z.infer<typeof ContextStatus>
+
+export const Context = z.object({
+  context_id: z.string(),
+  type: z.literal('jupyter'),
+  language: Language,
+  name: z.string(),
+  description: z.string(),
+  session_name: z.string().optional(),
+  status: ContextStatus,
+  created_at: z.string(),
+  last_used: z.string(),
+  working_dir: z.string(),
+  message: z.string().optional().describe('Why the context is in status "error"'),
+})
+export type Context = z.infer<typeof Context>
+
+export const ContextList = z.object({ contexts: z.array(Context), total: z.number().int() })
+export type ContextList = z.infer<typeof ContextList>
+
+export const StoppedContext = z.object({ context_id: z.string(), status: z.literal('stopped') })
+export type StoppedContext = z.infer<typeof StoppedContext>
+
+export const ContextIdParam = z.object({ id: z.string() })
+
+export const ExecuteBody = z.object({
+  code: z.string(),
+  timeout: z
+    .number()
+    .positive()
+    .finite()
+    .optional()
+    .describe('Seconds before the cell is interrupted; default and maximum are set by the service'),
+})
+export type ExecuteBody = z.infer<typeof ExecuteBody>
+
+/** A rich output keyed by MIME type: `{"text/plain": "2", "image/png": "<base64>"}`. */
+export const MimeBundle = z.record(z.string(), z.unknown())
+export type MimeBundle = z.infer<typeof MimeBundle>
+
+export const ExecutionError = z.object({
+  name: z
+    .string()
+    .describe('Exception name, or EXECUTION_TIMEOUT / EXECUTION_FAILED for sandbox verdicts'),
+  value: z.string(),
+  traceback: z.string(),
+  code: ErrorCode.optional().describe('Set when the sandbox, not the code, ended the execution'),
+  reason: z.string().optional(),
+})
+export type ExecutionError = z.infer<typeof ExecutionError>
+
+export const ExecutionResult = z.object({
+  success: z.boolean(),
+  output: z.object({
+    stdout: z.string(),
+    stderr: z.string(),
+    truncated: z.boolean(),
+    truncated_chars: z.number().int().describe('Characters of output dropped beyond the limit'),
+  }),
+  results: z.array(MimeBundle),
+  error: ExecutionError.optional(),
+  execution_count: z.number().int().nullable(),
+  execution_time: z.number().describe('Seconds'),
+  context_restarted: z
+    .boolean()
+    .describe('True when the kernel was restarted and its state is gone'),
+})
+export type ExecutionResult = z.infer<typeof ExecutionResult>
+
+/** Events of `Accept: text/event-stream` executes, in the order output is produced. */
+export const ExecutionEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('stdout'), text: z.string() }),
+  z.object({ type: z.literal('stderr'), text: z.string() }),
+  z.object({ type: z.literal('result'), data: MimeBundle }),
+  z.object({ type: z.literal('error'), error: ExecutionError }),
+  z.object({ type: z.literal('end'), result: ExecutionResult }),
+])
+export type ExecutionEvent = z.infer<typeof ExecutionEvent>

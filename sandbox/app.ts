@@ -1,0 +1,61 @@
+import { OpenAPIHono } from '@hono/zod-openapi'
+import { bodyLimit } from 'hono/body-limit'
+import { requestId } from 'hono/request-id'
+import type { Logger } from 'pino'
+import type { Config } from './config.js'
+import type { ContextService } from './contexts.js'
+import { describeError, SandboxError } from './errors.js'
+import type { KernelRuntime } from './kernels/runtime.js'
+import { apiKeyAuth } from './middleware/auth.js'
+import { requestLog } from './middleware/request-log.js'
+import { createContextsRoutes } from './routes/contexts.js'
+
+export type AppDeps = {
+  config: Config
+  contexts: ContextService
+  runtime: Pick<KernelRuntime, 'healthy'>
+  log: Logger
+}
+
+/**
+ * The HTTP surface: /health, /openapi.json and /api/v1. Errors from anywhere below are rendered
+ * here, once, as `{error: {code, message}}`.
+ */
+export function createApp({ config, contexts, runtime, log }: AppDeps) {
+  const app = new OpenAPIHono()
+  app.use(requestId())
+  app.use(requestLog(log))
+  app.get('/health', (c) => (runtime.healthy ? c.text('OK') : c.text('UNAVAILABLE', 503)))
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: { title: 'sandbox-code-interpreter', version: '1' },
+    security: config.apiKey ? [{ apiKey: [] }] : [],
+  })
+  app.use('/api/*', apiKeyAuth(config.apiKey))
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: config.maxBodyBytes,
+      onError: () => {
+        throw new SandboxError(
+          'LIMIT_EXCEEDED',
+          `Request body is larger than ${config.maxBodyBytes} bytes (SANDBOX_MAX_BODY_BYTES)`,
+          {
+            reason: 'request_size',
+          },
+        )
+      },
+    }),
+  )
+  app.route('/api/v1/contexts', createContextsRoutes(contexts))
+  app.notFound(() => {
+    throw new SandboxError('INVALID_PARAMS', 'No such route; see /openapi.json')
+  })
+  app.onError((error, c) => {
+    const { status, body, retryAfterS, unexpected } = describeError(error)
+    if (unexpected) log.error({ err: error, requestId: c.get('requestId') }, 'unhandled error')
+    if (retryAfterS !== undefined) c.header('Retry-After', String(retryAfterS))
+    return c.json(body, status)
+  })
+  return app
+}

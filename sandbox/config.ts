@@ -1,0 +1,87 @@
+import os from 'node:os'
+import path from 'node:path'
+import { z } from 'zod'
+
+const seconds = (fallback: number) => z.coerce.number().positive().default(fallback)
+const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback)
+
+/** Environment variables the sandbox service reads, with defaults that work on a laptop. */
+const EnvSchema = z.object({
+  SANDBOX_HOST: z.string().min(1).default('127.0.0.1'),
+  SANDBOX_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
+  SANDBOX_API_KEY: z.string().min(1).optional(),
+  /** Default execute timeout when a request gives none. */
+  SANDBOX_TIMEOUT: seconds(30),
+  /** Largest timeout a request may ask for. */
+  SANDBOX_MAX_TIMEOUT: seconds(600),
+  /** How long an interrupted cell may take to go idle before the kernel is restarted. */
+  SANDBOX_INTERRUPT_GRACE: seconds(2),
+  SANDBOX_POOL_PYTHON: count(2),
+  SANDBOX_POOL_JAVASCRIPT: count(1),
+  SANDBOX_POOL_TYPESCRIPT: count(1),
+  /** stdout + stderr + rich results kept per execution; the rest is cut and counted. */
+  SANDBOX_MAX_OUTPUT_CHARS: count(1024 * 1024),
+  SANDBOX_MAX_BODY_BYTES: count(10 * 1024 * 1024),
+  SANDBOX_IDLE_TIMEOUT: seconds(3600),
+  SANDBOX_MAX_CONTEXTS: count(32),
+  SANDBOX_WORKSPACE_ROOT: z.string().min(1).default(path.join(os.tmpdir(), 'sci-workspaces')),
+  /** Python with Debian's ipykernel and jupyter-server; the first python3 on PATH may lack them. */
+  SANDBOX_PYTHON: z.string().min(1).default('/usr/bin/python3'),
+  /** Seconds allowed for the Jupyter Server to start and for one kernel to become ready. */
+  SANDBOX_STARTUP_TIMEOUT: seconds(60),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+})
+
+export type Config = Readonly<{
+  host: string
+  port: number
+  apiKey: string | undefined
+  defaultTimeoutMs: number
+  maxTimeoutMs: number
+  interruptGraceMs: number
+  poolSize: Readonly<Record<'python' | 'javascript' | 'typescript', number>>
+  maxOutputChars: number
+  maxBodyBytes: number
+  idleTimeoutMs: number
+  maxContexts: number
+  workspaceRoot: string
+  python: string
+  startupTimeoutMs: number
+  logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL']
+}>
+
+/**
+ * Parses the sandbox configuration once. Invalid values throw with zod's message naming the variable.
+ * @param env - the environment to read; tests pass their own
+ * @param overrides - explicit options, which win over the environment
+ * @returns a frozen Config
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Config> = {},
+): Config {
+  const e = EnvSchema.parse(env)
+  const ms = (s: number) => Math.round(s * 1000)
+  return Object.freeze({
+    host: e.SANDBOX_HOST,
+    port: e.SANDBOX_PORT,
+    apiKey: e.SANDBOX_API_KEY,
+    defaultTimeoutMs: ms(e.SANDBOX_TIMEOUT),
+    maxTimeoutMs: ms(e.SANDBOX_MAX_TIMEOUT),
+    interruptGraceMs: ms(e.SANDBOX_INTERRUPT_GRACE),
+    poolSize: {
+      python: e.SANDBOX_POOL_PYTHON,
+      javascript: e.SANDBOX_POOL_JAVASCRIPT,
+      typescript: e.SANDBOX_POOL_TYPESCRIPT,
+    },
+    maxOutputChars: e.SANDBOX_MAX_OUTPUT_CHARS,
+    maxBodyBytes: e.SANDBOX_MAX_BODY_BYTES,
+    idleTimeoutMs: ms(e.SANDBOX_IDLE_TIMEOUT),
+    maxContexts: e.SANDBOX_MAX_CONTEXTS,
+    workspaceRoot: path.resolve(e.SANDBOX_WORKSPACE_ROOT),
+    python: e.SANDBOX_PYTHON,
+    startupTimeoutMs: ms(e.SANDBOX_STARTUP_TIMEOUT),
+    logLevel: e.LOG_LEVEL,
+    ...overrides,
+  })
+}

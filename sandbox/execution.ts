@@ -1,0 +1,154 @@
+import type { ExecutionError, ExecutionEvent, ExecutionResult } from './api.js'
+import type { JupyterKernel, KernelDisruption } from './kernels/kernel.js'
+import { OutputCollector } from './output.js'
+
+export type ExecuteOptions = {
+  timeoutMs: number
+  /** How long an interrupted cell may take to stop before the kernel is restarted. */
+  graceMs: number
+  maxOutputChars: number
+  /** Aborted when the client goes away: the cell is interrupted like a timeout. */
+  signal: AbortSignal
+  onEvent?: (event: ExecutionEvent) => void
+}
+
+const DISRUPTION_ERRORS: Record<KernelDisruption, { reason: string; message: string }> = {
+  died: {
+    reason: 'kernel_died',
+    message: 'The kernel died while running this code; it was restarted and its state is lost',
+  },
+  lost: {
+    reason: 'kernel_lost',
+    message: 'The Jupyter Server hosting this kernel stopped; restart the context to continue',
+  },
+  restarted: {
+    reason: 'kernel_restarted',
+    message: 'The context was restarted while this code ran; its state is cleared',
+  },
+  shutdown: { reason: 'context_stopped', message: 'The context was stopped while this code ran' },
+}
+
+type Outcome =
+  | { kind: 'reply'; status: string }
+  | { kind: 'timeout' }
+  | { kind: 'aborted' }
+  | { kind: 'disrupted'; disruption: KernelDisruption }
+
+/**
+ * Runs one cell and returns its result. Code that raises is a result with `success: false`, not an
+ * exception. Past the timeout the cell is interrupted; a kernel that does not stop within the grace
+ * is restarted. A kernel that dies or is restarted under the cell ends it at once.
+ */
+export async function executeCell(
+  kernel: JupyterKernel,
+  code: string,
+  options: ExecuteOptions,
+): Promise<ExecutionResult> {
+  const started = performance.now()
+  const collector = new OutputCollector(options.maxOutputChars, options.onEvent)
+  let unsubscribe = () => {}
+  const disrupted = new Promise<Outcome>((resolve) => {
+    unsubscribe = kernel.onDisruption((disruption) => resolve({ kind: 'disrupted', disruption }))
+  })
+  const timer = timeout(options.timeoutMs)
+  let restarted = false
+  try {
+    const reply = kernel
+      .execute(code, (msg) => collector.handle(msg))
+      .then(
+        (content): Outcome => ({ kind: 'reply', status: content.status }),
+        // A disposed future rejects; the disruption that caused it says why.
+        () => disrupted,
+      )
+    const aborted = abortOutcome(options.signal)
+    const outcome = await Promise.race([reply, disrupted, timer.promise, aborted])
+    if (outcome.kind === 'timeout' || outcome.kind === 'aborted') {
+      restarted = await stopCell(kernel, reply, options.graceMs)
+      if (outcome.kind === 'timeout') collector.setError(timeoutError(options.timeoutMs, restarted))
+    }
+    if (outcome.kind === 'disrupted') {
+      restarted = outcome.disruption !== 'lost' && outcome.disruption !== 'shutdown'
+      collector.setError(disruptionError(outcome.disruption))
+    }
+    if (outcome.kind === 'reply' && outcome.status !== 'ok' && !collector.error) {
+      collector.setError({
+        name: 'ExecutionAborted',
+        value: `Kernel replied ${outcome.status}`,
+        traceback: '',
+      })
+    }
+    const result: ExecutionResult = {
+      success: !collector.error,
+      ...collector.output(),
+      ...(collector.error ? { error: collector.error } : {}),
+      execution_count: collector.executionCount,
+      execution_time: Number(((performance.now() - started) / 1000).toFixed(6)),
+      context_restarted: restarted,
+    }
+    options.onEvent?.({ type: 'end', result })
+    return result
+  } finally {
+    timer.clear()
+    unsubscribe()
+  }
+}
+
+/**
+ * Interrupts the running cell and waits for it to stop; restarts the kernel when it does not stop
+ * within the grace (a busy loop in Node, a Python loop that swallows KeyboardInterrupt).
+ * @returns whether the kernel was restarted
+ */
+async function stopCell(
+  kernel: JupyterKernel,
+  reply: Promise<Outcome>,
+  graceMs: number,
+): Promise<boolean> {
+  const grace = timeout(graceMs)
+  try {
+    await kernel.interrupt().catch(() => undefined)
+    const outcome = await Promise.race([reply, grace.promise])
+    if (outcome.kind !== 'timeout') return outcome.kind === 'disrupted'
+    await kernel.restart()
+    return true
+  } finally {
+    grace.clear()
+  }
+}
+
+function timeout(ms: number) {
+  let handle: NodeJS.Timeout | undefined
+  const promise = new Promise<Outcome>((resolve) => {
+    handle = setTimeout(() => resolve({ kind: 'timeout' }), ms)
+  })
+  return { promise, clear: () => clearTimeout(handle) }
+}
+
+function abortOutcome(signal: AbortSignal): Promise<Outcome> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve({ kind: 'aborted' })
+    else signal.addEventListener('abort', () => resolve({ kind: 'aborted' }), { once: true })
+  })
+}
+
+function timeoutError(timeoutMs: number, restarted: boolean): ExecutionError {
+  const after = restarted
+    ? 'the kernel did not stop when interrupted and was restarted; its state is lost'
+    : 'the cell was interrupted; the context keeps its state'
+  return {
+    name: 'EXECUTION_TIMEOUT',
+    value: `Execution exceeded the ${timeoutMs / 1000} s timeout: ${after}. Pass a larger "timeout" to allow longer runs`,
+    traceback: '',
+    code: 'EXECUTION_TIMEOUT',
+  }
+}
+
+function disruptionError(disruption: KernelDisruption): ExecutionError {
+  const { reason, message } = DISRUPTION_ERRORS[disruption]
+  return {
+    name: 'EXECUTION_FAILED',
+    value: message,
+    traceback: '',
+    code: 'EXECUTION_FAILED',
+    reason,
+  }
+}

@@ -1,0 +1,56 @@
+# Jupyter Server settings for the sandbox service. Loaded with --config; the service passes the
+# per-run values (port, token, root dir) in SCI_* variables, popped here so kernels never inherit them.
+import os
+
+from jupyter_server.services.kernels.handlers import ZMQChannelsHandler
+
+c = get_config()  # noqa: F821 (injected by traitlets)
+
+c.ServerApp.ip = "127.0.0.1"
+c.ServerApp.port = int(os.environ.pop("SCI_JUPYTER_PORT"))
+c.ServerApp.port_retries = 0
+c.ServerApp.token = os.environ.pop("SCI_JUPYTER_TOKEN")
+c.ServerApp.root_dir = os.environ.pop("SCI_JUPYTER_ROOT")
+c.ServerApp.open_browser = False
+# CI and dev machines run the service as root; the Docker image does not.
+c.ServerApp.allow_root = True
+c.ServerApp.jpserver_extensions = {}
+# The service caps output itself and reports truncation; Jupyter's rate limiter would silently
+# replace output with a notice instead.
+c.ServerApp.iopub_data_rate_limit = 0
+c.ServerApp.iopub_msg_rate_limit = 0
+# Notice a dead kernel within half a second instead of three.
+c.KernelRestarter.time_to_dead = 0.5
+c.MappingKernelManager.cull_idle_timeout = 0
+c.MappingKernelManager.kernel_info_timeout = 30
+
+
+# Tornado leaves Nagle's algorithm on for WebSockets, so every small kernel message waits on a
+# delayed ACK: about 45 ms per execute round trip instead of about 7 ms.
+_open = ZMQChannelsHandler.open
+
+
+def _open_nodelay(self, *args, **kwargs):
+    self.set_nodelay(True)
+    return _open(self, *args, **kwargs)
+
+
+ZMQChannelsHandler.open = _open_nodelay
+
+
+# Exit with the service: if the process that started us goes away (even by SIGKILL), stop, so
+# Jupyter's shutdown stops every kernel and nothing is left behind.
+def _watch_parent(parent_pid):
+    import signal
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="sci-parent-watch", daemon=True).start()
+
+
+_watch_parent(os.getppid())

@@ -1,0 +1,168 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdir, writeFile } from 'node:fs/promises'
+import net from 'node:net'
+import path from 'node:path'
+import { ServerConnection } from '@jupyterlab/services'
+import type { Logger } from 'pino'
+import WebSocket from 'ws'
+import { ASSETS_DIR, kernelSpecs } from './kernelspecs.js'
+
+export type JupyterServerOptions = {
+  python: string
+  /** Private directory for kernelspecs, Jupyter config and runtime files of this server. */
+  runDir: string
+  /** Directory the server serves and kernels start in. */
+  rootDir: string
+  startupTimeoutMs: number
+  log: Logger
+  /** Called once if the process exits without close() having been called. */
+  onUnexpectedExit: (code: number | null, signal: NodeJS.Signals | null) => void
+}
+
+/**
+ * A Jupyter Server child process on loopback with a random token, its own kernelspecs and no
+ * extensions. Owns the process: close() stops it and the kernels it started.
+ */
+export class JupyterServer {
+  private closing = false
+  private exited: Promise<void>
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly settings: ServerConnection.ISettings,
+    private readonly log: Logger,
+    onUnexpectedExit: JupyterServerOptions['onUnexpectedExit'],
+  ) {
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        if (!this.closing) onUnexpectedExit(code, signal)
+        resolve()
+      })
+    })
+  }
+
+  /** Starts the server and waits until its REST API answers. */
+  static async start(options: JupyterServerOptions): Promise<JupyterServer> {
+    const { python, runDir, rootDir, log } = options
+    const port = await freePort()
+    const token = randomBytes(24).toString('hex')
+    const dirs = await prepareDirs(runDir)
+    await writeKernelSpecs(dirs.data, python)
+    const child = spawn(
+      python,
+      ['-m', 'jupyter_server', `--config=${path.join(ASSETS_DIR, 'jupyter_server_config.py')}`],
+      {
+        cwd: rootDir,
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: {
+          // Kernels inherit this environment: nothing of the service's own (API key, tokens).
+          PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+          LANG: 'C.UTF-8',
+          HOME: dirs.home,
+          JUPYTER_PATH: dirs.data,
+          JUPYTER_DATA_DIR: dirs.data,
+          JUPYTER_CONFIG_DIR: dirs.config,
+          JUPYTER_CONFIG_PATH: dirs.config,
+          JUPYTER_RUNTIME_DIR: dirs.runtime,
+          MPLBACKEND: 'module://matplotlib_inline.backend_inline',
+          MPLCONFIGDIR: path.join(dirs.home, '.matplotlib'),
+          SCI_JUPYTER_PORT: String(port),
+          SCI_JUPYTER_TOKEN: token,
+          SCI_JUPYTER_ROOT: rootDir,
+        },
+      },
+    )
+    const serverLog = log.child({ component: 'jupyter-server', pid: child.pid })
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      for (const line of chunk.split('\n')) if (line.trim()) serverLog.debug(line)
+    })
+    const settings = ServerConnection.makeSettings({
+      baseUrl: `http://127.0.0.1:${port}/`,
+      wsUrl: `ws://127.0.0.1:${port}/`,
+      token,
+      appendToken: true,
+      WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+      fetch: globalThis.fetch.bind(globalThis),
+    })
+    const server = new JupyterServer(child, settings, serverLog, options.onUnexpectedExit)
+    try {
+      await server.waitReady(options.startupTimeoutMs)
+    } catch (error) {
+      await server.close()
+      throw error
+    }
+    serverLog.info({ port }, 'jupyter server ready')
+    return server
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid
+  }
+
+  /** Stops the server (SIGTERM, which stops its kernels), then SIGKILL after 5 s. Idempotent. */
+  async close(): Promise<void> {
+    this.closing = true
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    this.child.kill('SIGTERM')
+    const killTimer = setTimeout(() => this.child.kill('SIGKILL'), 5000)
+    try {
+      await this.exited
+      this.log.info('jupyter server stopped')
+    } finally {
+      clearTimeout(killTimer)
+    }
+  }
+
+  private async waitReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    const url = `${this.settings.baseUrl}api/status`
+    const headers = { Authorization: `token ${this.settings.token}` }
+    while (Date.now() < deadline) {
+      if (this.child.exitCode !== null) {
+        throw new Error(`Jupyter Server exited with code ${this.child.exitCode} during startup`)
+      }
+      try {
+        const response = await fetch(url, { headers, signal: AbortSignal.timeout(1000) })
+        if (response.status === 200) return
+      } catch {
+        // Not listening yet.
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    throw new Error(`Jupyter Server did not answer within ${timeoutMs} ms`)
+  }
+}
+
+async function prepareDirs(runDir: string) {
+  const dirs = {
+    data: path.join(runDir, 'data'),
+    config: path.join(runDir, 'config'),
+    runtime: path.join(runDir, 'runtime'),
+    home: path.join(runDir, 'home'),
+  }
+  for (const dir of Object.values(dirs)) await mkdir(dir, { recursive: true, mode: 0o700 })
+  return dirs
+}
+
+async function writeKernelSpecs(dataDir: string, python: string): Promise<void> {
+  for (const [name, spec] of Object.entries(kernelSpecs(python))) {
+    const dir = path.join(dataDir, 'kernels', name)
+    await mkdir(dir, { recursive: true })
+    await writeFile(path.join(dir, 'kernel.json'), JSON.stringify(spec, null, 2))
+  }
+}
+
+/** Asks the OS for a free loopback port. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(),
+      )
+    })
+  })
+}

@@ -1,0 +1,168 @@
+import {
+  type Kernel,
+  KernelAPI,
+  KernelConnection,
+  type KernelMessage,
+  type ServerConnection,
+} from '@jupyterlab/services'
+import type { Logger } from 'pino'
+import type { Language } from '../api.js'
+
+/**
+ * Why a kernel's running work was cut off: its process died (the server restarts it), the whole
+ * Jupyter Server went away, we restarted it, or we shut it down.
+ */
+export type KernelDisruption = 'died' | 'lost' | 'restarted' | 'shutdown'
+
+export type IOPubHandler = (msg: KernelMessage.IIOPubMessage) => void
+
+/**
+ * One running Jupyter kernel, reached through @jupyterlab/services over REST and a WebSocket.
+ * Knows nothing of HTTP or contexts; the context that owns it closes it.
+ */
+export class JupyterKernel {
+  private disruptionListeners = new Set<(disruption: KernelDisruption) => void>()
+  private closed = false
+
+  private constructor(
+    readonly language: Language,
+    private readonly connection: Kernel.IKernelConnection,
+    private readonly log: Logger,
+  ) {
+    connection.statusChanged.connect((_, status) => {
+      // The server restarted a dead kernel on its own ("autorestarting") or gave up ("dead").
+      if (status === 'autorestarting') this.emit('died')
+      if (status === 'dead' && !this.closed) {
+        this.closed = true
+        this.emit('died')
+      }
+    })
+  }
+
+  /**
+   * Starts a kernel and waits until it answers kernel_info.
+   * @param spec - kernelspec name known to the Jupyter Server
+   * @param signal - aborts the wait; the half-started kernel is shut down
+   */
+  static async start(options: {
+    language: Language
+    spec: string
+    settings: ServerConnection.ISettings
+    log: Logger
+    signal: AbortSignal
+  }): Promise<JupyterKernel> {
+    const { language, spec, settings, log, signal } = options
+    const model = await KernelAPI.startNew({ name: spec }, settings)
+    const connection = new KernelConnection({ model, serverSettings: settings, handleComms: false })
+    const kernel = new JupyterKernel(language, connection, log.child({ kernelId: model.id }))
+    try {
+      await abortable(connection.info, signal)
+      return kernel
+    } catch (error) {
+      await kernel.shutdown()
+      throw error
+    }
+  }
+
+  get id(): string {
+    return this.connection.id
+  }
+
+  /**
+   * Sends one execute request. Resolves with the shell reply once the kernel is idle again;
+   * rejects if the kernel restarts or the connection is torn down first.
+   */
+  async execute(
+    code: string,
+    onIOPub: IOPubHandler,
+    options: { silent?: boolean } = {},
+  ): Promise<KernelMessage.IExecuteReplyMsg['content']> {
+    const future = this.connection.requestExecute({
+      code,
+      silent: options.silent ?? false,
+      store_history: !options.silent,
+      allow_stdin: false,
+      stop_on_error: true,
+    })
+    future.onIOPub = onIOPub
+    const reply = await future.done
+    return reply.content
+  }
+
+  /** Sends SIGINT (or an interrupt_request) to the running cell. */
+  async interrupt(): Promise<void> {
+    await this.connection.interrupt()
+  }
+
+  /** Restarts the kernel process: all state is lost, the kernel id is kept. */
+  async restart(): Promise<void> {
+    this.emit('restarted')
+    await this.connection.restart()
+    await this.connection.requestKernelInfo()
+  }
+
+  /**
+   * Waits until the kernel answers kernel_info: after an automatic restart the connection
+   * reconnects first, and requests sent before that would be dropped.
+   */
+  async waitReady(signal: AbortSignal): Promise<void> {
+    while (
+      this.connection.connectionStatus !== 'connected' ||
+      this.connection.status === 'autorestarting'
+    ) {
+      if (this.closed) throw new Error('kernel is gone')
+      await abortable(new Promise((resolve) => setTimeout(resolve, 20)), signal)
+    }
+    await abortable(this.connection.requestKernelInfo(), signal)
+  }
+
+  /** False once the kernel is shut down, lost with its server, or dead for good. */
+  get usable(): boolean {
+    return !this.closed
+  }
+
+  /**
+   * Subscribes to anything that cuts off the kernel's running work.
+   * @returns a function that unsubscribes
+   */
+  onDisruption(listener: (disruption: KernelDisruption) => void): () => void {
+    this.disruptionListeners.add(listener)
+    return () => this.disruptionListeners.delete(listener)
+  }
+
+  /** Called by the runtime when the Jupyter Server that hosted this kernel is gone. */
+  markLost(): void {
+    if (this.closed) return
+    this.closed = true
+    this.emit('lost')
+    this.connection.dispose()
+  }
+
+  /** Shuts the kernel down; idempotent, and "already gone" counts as success. */
+  async shutdown(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.emit('shutdown')
+    try {
+      await this.connection.shutdown()
+    } catch (error) {
+      this.log.debug({ err: error }, 'kernel shutdown failed; treating it as gone')
+    } finally {
+      this.connection.dispose()
+    }
+  }
+
+  private emit(disruption: KernelDisruption): void {
+    for (const listener of this.disruptionListeners) listener(disruption)
+  }
+}
+
+/** Resolves or rejects with `promise`, or rejects with the signal's reason when it aborts first. */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}

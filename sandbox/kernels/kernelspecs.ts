@@ -1,0 +1,64 @@
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Language } from '../api.js'
+
+/** The package root: the nearest directory above this file that holds package.json. */
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir)
+    if (parent === dir) throw new Error('package.json not found above the sandbox sources')
+    dir = parent
+  }
+  return dir
+}
+
+/** Python files shipped with the service; tsc does not copy them, so src and dist both read these. */
+export const ASSETS_DIR = path.join(packageRoot(), 'sandbox/kernels/assets')
+
+/** Kernelspec name for each language, as written by kernelSpecs(). */
+export const KERNEL_SPEC: Record<Language, string> = {
+  python: 'sci-python',
+  javascript: 'sci-javascript',
+  typescript: 'sci-typescript',
+}
+
+type KernelSpecFile = {
+  argv: string[]
+  display_name: string
+  language: string
+  interrupt_mode: 'signal'
+  env?: Record<string, string>
+}
+
+/**
+ * Kernelspecs the service's Jupyter Server uses, written into its private data dir at startup:
+ * nothing is installed into a user's or the system's Jupyter paths.
+ * @param python - interpreter with ipykernel (Debian's /usr/bin/python3 by default)
+ */
+export function kernelSpecs(python: string): Record<string, KernelSpecFile> {
+  const tslab = createRequire(import.meta.url).resolve('tslab/bin/tslab')
+  const node = process.execPath
+  return {
+    [KERNEL_SPEC.python]: {
+      argv: [python, path.join(ASSETS_DIR, 'python_kernel.py'), '-f', '{connection_file}'],
+      display_name: 'Python 3 (sandbox)',
+      language: 'python',
+      interrupt_mode: 'signal',
+    },
+    [KERNEL_SPEC.javascript]: {
+      argv: [node, tslab, 'kernel', '--config-path', '{connection_file}', '--js'],
+      display_name: 'JavaScript (tslab)',
+      language: 'javascript',
+      interrupt_mode: 'signal',
+    },
+    [KERNEL_SPEC.typescript]: {
+      argv: [node, tslab, 'kernel', '--config-path', '{connection_file}'],
+      display_name: 'TypeScript (tslab)',
+      language: 'typescript',
+      interrupt_mode: 'signal',
+    },
+  }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+import { serve } from '@hono/node-server'
+import { loadConfig } from './config.js'
+import { createLogger } from './logger.js'
+import { createSandbox } from './sandbox.js'
+
+const config = loadConfig()
+const log = createLogger(config.logLevel)
+if (!config.apiKey && !['127.0.0.1', 'localhost', '::1'].includes(config.host)) {
+  log.warn(
+    { host: config.host },
+    'SANDBOX_API_KEY is not set and the API listens beyond loopback: anyone who can reach it can run code',
+  )
+}
+const sandbox = await createSandbox(config, log)
+const server = serve(
+  { fetch: sandbox.app.fetch, hostname: config.host, port: config.port },
+  (info) => log.info({ host: info.address, port: info.port }, 'sandbox listening'),
+)
+
+let stopping = false
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return
+  stopping = true
+  log.info({ signal }, 'shutting down')
+  server.close()
+  try {
+    await sandbox.close()
+  } finally {
+    process.exit(0)
+  }
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'))
+process.on('SIGINT', () => void shutdown('SIGINT'))

@@ -1,0 +1,54 @@
+import { mkdir } from 'node:fs/promises'
+import type { Logger } from 'pino'
+import { createApp } from './app.js'
+import type { Config } from './config.js'
+import { ContextService } from './contexts.js'
+import { KernelPool } from './kernels/pool.js'
+import { ProcessKernelRuntime } from './kernels/runtime.js'
+
+/** The whole sandbox, assembled: what main.ts serves and the MCP server embeds. */
+export type Sandbox = AsyncDisposable & {
+  app: ReturnType<typeof createApp>
+  contexts: ContextService
+  pool: KernelPool
+  runtime: ProcessKernelRuntime
+  /** Stops every context, the pool's kernels and the Jupyter Server. Idempotent. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts the kernel runtime and the warm pool (filling in the background) and builds the app.
+ * @param config - from loadConfig()
+ * @example
+ * await using sandbox = await createSandbox(loadConfig(), logger)
+ * const res = await sandbox.app.request('/health')
+ */
+export async function createSandbox(config: Config, log: Logger): Promise<Sandbox> {
+  await mkdir(config.workspaceRoot, { recursive: true })
+  const runtime = await ProcessKernelRuntime.start({
+    python: config.python,
+    workspaceRoot: config.workspaceRoot,
+    startupTimeoutMs: config.startupTimeoutMs,
+    log,
+  })
+  const pool = new KernelPool(runtime, config.poolSize, log)
+  pool.fill()
+  const contexts = new ContextService({ config, pool, log })
+  const app = createApp({ config, contexts, runtime, log })
+  let closing: Promise<void> | undefined
+  const close = () => {
+    closing ??= (async () => {
+      try {
+        await contexts.close()
+      } finally {
+        try {
+          await pool.close()
+        } finally {
+          await runtime.close()
+        }
+      }
+    })()
+    return closing
+  }
+  return { app, contexts, pool, runtime, close, [Symbol.asyncDispose]: close }
+}
