@@ -55,6 +55,8 @@ export function createApp({ config, contexts, runtime, log }: AppDeps) {
     const { status, body, retryAfterS, unexpected } = describeError(error)
     if (unexpected) log.error({ err: error, requestId: c.get('requestId') }, 'unhandled error')
     if (retryAfterS !== undefined) c.header('Retry-After', String(retryAfterS))
+    // The rest of an oversized body was never read: close rather than let a client reuse the socket.
+    if (status === 413) c.header('Connection', 'close')
     return c.json(body, status)
   })
   return app

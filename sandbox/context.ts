@@ -4,6 +4,9 @@ import { SandboxError } from './errors.js'
 import { executeCell } from './execution.js'
 import type { JupyterKernel } from './kernels/kernel.js'
 
+/** How long an execute waits for a restarted kernel to answer before failing. */
+const KERNEL_READY_TIMEOUT_MS = 60_000
+
 export type ContextInit = {
   id: string
   language: Language
@@ -168,7 +171,9 @@ export class ContextHandle implements AsyncDisposable {
       )
     }
     if (this.needsSetup) {
-      await this.kernel.waitReady(signal)
+      await this.kernel.waitReady(
+        AbortSignal.any([signal, AbortSignal.timeout(KERNEL_READY_TIMEOUT_MS)]),
+      )
       await this.setup()
     }
   }

@@ -102,18 +102,25 @@ export class JupyterKernel {
   }
 
   /**
-   * Waits until the kernel answers kernel_info: after an automatic restart the connection
-   * reconnects first, and requests sent before that would be dropped.
+   * Waits until the kernel answers kernel_info. After an automatic restart the connection comes
+   * back before the new kernel process listens, and a request sent in that window can be dropped
+   * by the server: ask again every second.
    */
   async waitReady(signal: AbortSignal): Promise<void> {
-    while (
-      this.connection.connectionStatus !== 'connected' ||
-      this.connection.status === 'autorestarting'
-    ) {
+    for (;;) {
       if (this.closed) throw new Error('kernel is gone')
+      const { connectionStatus, status } = this.connection
+      if (connectionStatus === 'connected' && status !== 'autorestarting') {
+        const attempt = AbortSignal.any([signal, AbortSignal.timeout(1000)])
+        const answered = await abortable(this.connection.requestKernelInfo(), attempt).then(
+          () => true,
+          () => false,
+        )
+        if (answered) return
+      }
+      signal.throwIfAborted()
       await abortable(new Promise((resolve) => setTimeout(resolve, 20)), signal)
     }
-    await abortable(this.connection.requestKernelInfo(), signal)
   }
 
   /** False once the kernel is shut down, lost with its server, or dead for good. */

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Language } from '../api.js'
@@ -39,7 +38,7 @@ type KernelSpecFile = {
  * @param python - interpreter with ipykernel (Debian's /usr/bin/python3 by default)
  */
 export function kernelSpecs(python: string): Record<string, KernelSpecFile> {
-  const tslab = createRequire(import.meta.url).resolve('tslab/bin/tslab')
+  const tslab = path.join(ASSETS_DIR, 'tslab_kernel.cjs')
   const node = process.execPath
   return {
     [KERNEL_SPEC.python]: {
@@ -49,13 +48,13 @@ export function kernelSpecs(python: string): Record<string, KernelSpecFile> {
       interrupt_mode: 'signal',
     },
     [KERNEL_SPEC.javascript]: {
-      argv: [node, tslab, 'kernel', '--config-path', '{connection_file}', '--js'],
+      argv: [node, tslab, '{connection_file}', '--js'],
       display_name: 'JavaScript (tslab)',
       language: 'javascript',
       interrupt_mode: 'signal',
     },
     [KERNEL_SPEC.typescript]: {
-      argv: [node, tslab, 'kernel', '--config-path', '{connection_file}'],
+      argv: [node, tslab, '{connection_file}'],
       display_name: 'TypeScript (tslab)',
       language: 'typescript',
       interrupt_mode: 'signal',

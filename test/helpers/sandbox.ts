@@ -1,14 +1,19 @@
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
-import pino from 'pino'
 import { type Config, loadConfig } from '../../sandbox/config.js'
+import { createLogger } from '../../sandbox/logger.js'
 import { createSandbox, type Sandbox } from '../../sandbox/sandbox.js'
 
 export type RunningSandbox = AsyncDisposable & {
   baseUrl: string
   sandbox: Sandbox
   /** Sends a JSON request and returns the status and parsed body. */
-  api: (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; body: any }>
+  api: (
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ) => Promise<{ status: number; body: any }>
   close: () => Promise<void>
 }
 
@@ -17,8 +22,11 @@ export type RunningSandbox = AsyncDisposable & {
  * random loopback port.
  */
 export async function startSandbox(overrides: Partial<Config> = {}): Promise<RunningSandbox> {
-  const config = loadConfig({ LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', SANDBOX_POOL_PYTHON: '1' }, overrides)
-  const log = pino({ level: config.logLevel }, pino.destination(2))
+  const config = loadConfig(
+    { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', SANDBOX_POOL_PYTHON: '1' },
+    overrides,
+  )
+  const log = createLogger(config.logLevel)
   const sandbox = await createSandbox(config, log)
   const server = serve({ fetch: sandbox.app.fetch, hostname: '127.0.0.1', port: 0 })
   await new Promise<void>((resolve) => server.once('listening', () => resolve()))

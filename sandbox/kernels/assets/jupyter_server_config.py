@@ -23,6 +23,8 @@ c.ServerApp.iopub_msg_rate_limit = 0
 c.KernelRestarter.time_to_dead = 0.5
 c.MappingKernelManager.cull_idle_timeout = 0
 c.MappingKernelManager.kernel_info_timeout = 30
+# A kernel stuck in a loop never answers shutdown_request: kill it after 1 s, not 5.
+c.KernelManager.shutdown_wait_time = 1.0
 
 
 # Tornado leaves Nagle's algorithm on for WebSockets, so every small kernel message waits on a

@@ -1,0 +1,166 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
+
+let s: RunningSandbox
+
+async function create(language = 'python'): Promise<string> {
+  const { status, body } = await s.api('POST', '/api/v1/contexts', { language })
+  expect(status).toBe(201)
+  return body.context_id
+}
+
+async function exec(id: string, code: string, extra: Record<string, unknown> = {}) {
+  const { status, body } = await s.api('POST', `/api/v1/contexts/${id}/execute`, { code, ...extra })
+  expect(status, JSON.stringify(body)).toBe(200)
+  return body
+}
+
+beforeAll(async () => {
+  s = await startSandbox({ maxOutputChars: 20_000, interruptGraceMs: 1000 })
+})
+afterAll(() => s?.close())
+
+describe('timeouts and interrupts', () => {
+  it('interrupts a cell past its timeout, keeps partial output and the context state', async () => {
+    const id = await create()
+    await exec(id, 'x = 1')
+    const result = await exec(id, 'import time\nprint("started", flush=True)\ntime.sleep(30)', {
+      timeout: 1,
+    })
+    expect(result).toMatchObject({
+      success: false,
+      context_restarted: false,
+      output: { stdout: 'started\n' },
+      error: { name: 'EXECUTION_TIMEOUT', code: 'EXECUTION_TIMEOUT' },
+    })
+    expect((await exec(id, 'print(x)')).output.stdout).toBe('1\n')
+  })
+
+  it('interrupts a JavaScript busy loop', async () => {
+    const id = await create('javascript')
+    await exec(id, 'var kept = 7')
+    const result = await exec(id, 'while (true) {}', { timeout: 1 })
+    expect(result).toMatchObject({ success: false, error: { code: 'EXECUTION_TIMEOUT' } })
+    expect((await exec(id, 'console.log(kept)')).output.stdout).toBe('7\n')
+  })
+
+  it('restarts a kernel that ignores the interrupt, and the context works after', async () => {
+    const id = await create()
+    const result = await exec(
+      id,
+      'import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass',
+      {
+        timeout: 1,
+      },
+    )
+    expect(result).toMatchObject({
+      success: false,
+      context_restarted: true,
+      error: { code: 'EXECUTION_TIMEOUT' },
+    })
+    expect(result.error.value).toContain('restarted')
+    const after = await exec(id, 'import os\nprint(1 + 1, os.path.basename(os.getcwd()))')
+    expect(after.output.stdout).toBe(`2 ${id}\n`)
+    const { body } = await s.api('GET', `/api/v1/contexts/${id}`)
+    expect(body.status).toBe('active')
+  })
+
+  it('interrupts a running cell on request; interrupting an idle or unknown context', async () => {
+    const id = await create()
+    const running = exec(id, 'import time\ntime.sleep(60)')
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect((await s.api('POST', `/api/v1/contexts/${id}/interrupt`)).status).toBe(200)
+    const result = await running
+    expect(result.error.name).toBe('KeyboardInterrupt')
+    expect((await s.api('POST', `/api/v1/contexts/${id}/interrupt`)).status).toBe(200)
+    const unknown = await s.api('POST', '/api/v1/contexts/ctx-nope/interrupt')
+    expect([unknown.status, unknown.body.error.code]).toEqual([404, 'CONTEXT_NOT_FOUND'])
+  })
+
+  it('restart clears state, and a cell running during the restart ends with an error', async () => {
+    const id = await create()
+    await exec(id, 'y = 5')
+    const running = exec(id, 'import time\ntime.sleep(60)')
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const restarted = await s.api('POST', `/api/v1/contexts/${id}/restart`)
+    expect(restarted.body.status).toBe('active')
+    expect(await running).toMatchObject({
+      success: false,
+      context_restarted: true,
+      error: { code: 'EXECUTION_FAILED' },
+    })
+    const after = await exec(id, 'print(y)')
+    expect(after.error.name).toBe('NameError')
+    expect((await exec(id, 'import os; print(os.getcwd())')).output.stdout).toContain(id)
+  })
+})
+
+describe('kernel death', () => {
+  it.each([
+    ['python', 'import os; os._exit(1)', 'z = 3', 'print(z)', 'print(1 + 1)'],
+    ['javascript', 'process.exit(1)', 'var z = 3', 'console.log(z)', 'console.log(1 + 1)'],
+  ])(
+    '%s: reports the death, restarts the kernel, and no other context notices',
+    async (language, die, set, get, check) => {
+      const victim = await create(language)
+      const bystander = await create(language)
+      await exec(bystander, set)
+      const result = await exec(victim, die, { timeout: 30 })
+      expect(result).toMatchObject({
+        success: false,
+        context_restarted: true,
+        error: { name: 'EXECUTION_FAILED', code: 'EXECUTION_FAILED', reason: 'kernel_died' },
+      })
+      expect(result.execution_time).toBeLessThan(10)
+      expect((await exec(victim, check)).output.stdout).toBe('2\n')
+      expect((await exec(bystander, get)).output.stdout).toBe('3\n')
+    },
+  )
+})
+
+describe('output limits', () => {
+  it('cuts a flood of output, marks it truncated and keeps its end', async () => {
+    const id = await create()
+    const result = await exec(id, 'for i in range(200_000):\n    print(i)')
+    expect(result.success).toBe(true)
+    expect(result.output.truncated).toBe(true)
+    expect(result.output.truncated_chars).toBeGreaterThan(1_000_000)
+    expect(result.output.stdout.length).toBeLessThanOrEqual(20_000 + 200)
+    expect(result.output.stdout).toMatch(/^0\n1\n2\n/)
+    expect(result.output.stdout).toContain('characters of stdout truncated')
+    expect(result.output.stdout.endsWith('199999\n')).toBe(true)
+    const next = await exec(id, 'print("clean")')
+    expect(next.output).toEqual({
+      stdout: 'clean\n',
+      stderr: '',
+      truncated: false,
+      truncated_chars: 0,
+    })
+  })
+})
+
+describe('concurrency', () => {
+  it('runs 10 contexts in parallel and queues 5 executes on one in arrival order', async () => {
+    const ids = await Promise.all(Array.from({ length: 10 }, () => create()))
+    const parallel = await Promise.all(
+      ids.map((id, i) => exec(id, `import time; time.sleep(0.2); print(${i})`)),
+    )
+    expect(parallel.map((r) => r.output.stdout)).toEqual(ids.map((_, i) => `${i}\n`))
+
+    const [first] = ids as [string]
+    await exec(first, 'seen = []')
+    const queued = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        exec(first, `import time; time.sleep(0.05); seen.append(${i}); print(seen)`),
+      ),
+    )
+    expect(queued.map((r) => r.output.stdout)).toEqual([
+      '[0]\n',
+      '[0, 1]\n',
+      '[0, 1, 2]\n',
+      '[0, 1, 2, 3]\n',
+      '[0, 1, 2, 3, 4]\n',
+    ])
+    await Promise.all(ids.map((id) => s.api('DELETE', `/api/v1/contexts/${id}`)))
+  })
+})

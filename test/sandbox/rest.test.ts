@@ -1,0 +1,230 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
+
+let s: RunningSandbox
+let ctx: string
+
+async function exec(id: string, code: string, extra: Record<string, unknown> = {}) {
+  const { status, body } = await s.api('POST', `/api/v1/contexts/${id}/execute`, { code, ...extra })
+  expect(status).toBe(200)
+  return body
+}
+
+beforeAll(async () => {
+  s = await startSandbox({ maxBodyBytes: 1024 * 1024 })
+  const { status, body } = await s.api('POST', '/api/v1/contexts', {
+    language: 'python',
+    name: 'main',
+  })
+  expect(status).toBe(201)
+  ctx = body.context_id
+})
+afterAll(() => s?.close())
+
+describe('contexts', () => {
+  it('creates a context with the documented shape', async () => {
+    const { body } = await s.api('GET', `/api/v1/contexts/${ctx}`)
+    expect(body).toMatchObject({
+      type: 'jupyter',
+      language: 'python',
+      name: 'main',
+      status: 'active',
+      description: '',
+    })
+    expect(body.context_id).toMatch(/^ctx-[0-9a-f-]{36}$/)
+    expect(Date.parse(body.created_at)).not.toBeNaN()
+    expect(body.working_dir).toContain(ctx)
+  })
+
+  it('lists newest first, gets, deletes; a deleted context is gone', async () => {
+    const created = await s.api('POST', '/api/v1/contexts', {})
+    const id = created.body.context_id
+    const list = await s.api('GET', '/api/v1/contexts')
+    expect(list.body.total).toBe(list.body.contexts.length)
+    expect(list.body.contexts[0].context_id).toBe(id)
+    expect(await s.api('DELETE', `/api/v1/contexts/${id}`)).toEqual({
+      status: 200,
+      body: { context_id: id, status: 'stopped' },
+    })
+    for (const [method, path] of [
+      ['GET', `/api/v1/contexts/${id}`],
+      ['DELETE', `/api/v1/contexts/${id}`],
+      ['POST', `/api/v1/contexts/${id}/execute`],
+    ] as const) {
+      const { status, body } = await s.api(
+        method,
+        path,
+        method === 'POST' ? { code: '1' } : undefined,
+      )
+      expect([status, body.error.code]).toEqual([404, 'CONTEXT_NOT_FOUND'])
+    }
+  })
+
+  it('starts code in its own working dir with the env it was given', async () => {
+    const { body } = await s.api('POST', '/api/v1/contexts', {
+      working_dir: 'projects/demo',
+      env: { GREETING: 'hello' },
+    })
+    const result = await exec(
+      body.context_id,
+      'import os\nprint(os.getcwd(), os.environ["GREETING"])',
+    )
+    expect(result.output.stdout).toBe(`${body.working_dir} hello\n`)
+    expect(body.working_dir.endsWith('projects/demo')).toBe(true)
+    await s.api('DELETE', `/api/v1/contexts/${body.context_id}`)
+  })
+
+  it('refuses working dirs outside the workspace root', async () => {
+    for (const working_dir of ['/etc', '../../', '/proc/self', 'a/../../x']) {
+      const { status, body } = await s.api('POST', '/api/v1/contexts', { working_dir })
+      expect([status, body.error.code], working_dir).toEqual([400, 'INVALID_PARAMS'])
+    }
+  })
+})
+
+describe('execute', () => {
+  it('keeps state between executes', async () => {
+    await exec(ctx, 'x = 100')
+    const result = await exec(ctx, 'print(x + 1)')
+    expect(result).toMatchObject({ success: true, output: { stdout: '101\n', stderr: '' } })
+    expect(result.execution_count).toBeGreaterThan(1)
+    expect(result.execution_time).toBeGreaterThan(0)
+  })
+
+  it('returns stdout and stderr separately and the last expression as a result', async () => {
+    const result = await exec(ctx, 'import sys\nprint("out")\nprint("err", file=sys.stderr)\n6 * 7')
+    expect(result.output).toMatchObject({ stdout: 'out\n', stderr: 'err\n', truncated: false })
+    expect(result.results).toEqual([{ 'text/plain': '42' }])
+  })
+
+  it('reports an exception with name, value and a plain-text traceback', async () => {
+    const result = await exec(ctx, 'def f():\n    return 1 / 0\nf()')
+    expect(result.success).toBe(false)
+    expect(result.error).toMatchObject({ name: 'ZeroDivisionError', value: 'division by zero' })
+    expect(result.error.traceback).toContain('return 1 / 0')
+    expect(result.error.traceback).not.toContain('\u001b[')
+  })
+
+  it('returns a matplotlib figure as image/png and HTML as text/html', async () => {
+    const result = await exec(
+      ctx,
+      'import matplotlib.pyplot as plt\nfrom IPython.display import HTML, display\nplt.plot([1, 2, 3])\nplt.show()\ndisplay(HTML("<b>hi</b>"))',
+    )
+    expect(result.success).toBe(true)
+    const png = result.results.find((r: Record<string, string>) => r['image/png'])
+    expect(Buffer.from(png['image/png'], 'base64').subarray(1, 4).toString()).toBe('PNG')
+    expect(result.results.some((r: Record<string, string>) => r['text/html'] === '<b>hi</b>')).toBe(
+      true,
+    )
+  })
+
+  it('streams events over SSE as output is produced', async () => {
+    const response = await fetch(`${s.baseUrl}/api/v1/contexts/${ctx}/execute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({
+        code: 'import time\nprint("a", flush=True)\ntime.sleep(1.5)\nprint("b")\n1',
+      }),
+    })
+    expect(response.headers.get('content-type')).toContain('text/event-stream')
+    const events: { type: string; at: number; data: any }[] = []
+    const decoder = new TextDecoder()
+    let buffer = ''
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true })
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+        const data = buffer
+          .slice(0, end)
+          .split('\n')
+          .find((line) => line.startsWith('data: '))
+        buffer = buffer.slice(end + 2)
+        if (data) {
+          const event = JSON.parse(data.slice(6))
+          events.push({ type: event.type, at: Date.now(), data: event })
+        }
+      }
+    }
+    expect(events.map((e) => e.type)).toEqual(['stdout', 'stdout', 'result', 'end'])
+    expect(events[0]?.data.text).toBe('a\n')
+    // "a" reached the client while the cell was still sleeping, not with the final result.
+    expect((events[3]?.at ?? 0) - (events[0]?.at ?? 0)).toBeGreaterThan(700)
+    expect(events[3]?.data.result.output.stdout).toBe('a\nb\n')
+  })
+})
+
+describe('bad input', () => {
+  it('rejects unsupported languages with INVALID_LANGUAGE', async () => {
+    for (const language of ['ruby', 'Python', 'python ', 42]) {
+      const { status, body } = await s.api('POST', '/api/v1/contexts', { language })
+      expect([status, body.error.code], String(language)).toEqual([400, 'INVALID_LANGUAGE'])
+    }
+  })
+
+  it('rejects malformed JSON, wrong types and a wrong content type with INVALID_PARAMS', async () => {
+    const path = `/api/v1/contexts/${ctx}/execute`
+    const cases: [unknown, Record<string, string>?][] = [
+      ['{"code": "print(1)"'],
+      [{ code: 123 }],
+      [{ code: ['a'] }],
+      [{ code: null }],
+      [{}],
+      [{ code: '1', timeout: -1 }],
+      [{ code: '1', timeout: '5' }],
+      ['{"code":"1"}', { 'content-type': 'text/plain' }],
+    ]
+    for (const [body, headers] of cases) {
+      const response = await s.api('POST', path, body, headers)
+      expect([response.status, response.body.error?.code], JSON.stringify(body)).toEqual([
+        400,
+        'INVALID_PARAMS',
+      ])
+      expect(JSON.stringify(response.body)).not.toMatch(/\bat \S+:\d+/)
+    }
+    const typed = await s.api('POST', path, { code: 123 })
+    expect(typed.body.error.message).toContain('code')
+  })
+
+  it('rejects a timeout above the maximum', async () => {
+    const { status, body } = await s.api('POST', `/api/v1/contexts/${ctx}/execute`, {
+      code: '1',
+      timeout: 1e12,
+    })
+    expect([status, body.error.code]).toEqual([400, 'INVALID_PARAMS'])
+  })
+
+  it('answers an oversized body with 413 LIMIT_EXCEEDED', async () => {
+    const { status, body } = await s.api('POST', `/api/v1/contexts/${ctx}/execute`, {
+      code: 'x=1\n'.repeat(500_000),
+    })
+    expect([status, body.error.code, body.error.reason]).toEqual([
+      413,
+      'LIMIT_EXCEEDED',
+      'request_size',
+    ])
+  })
+
+  it('answers unknown or hostile context ids with 404', async () => {
+    for (const id of [
+      'ctx-doesnotexist',
+      '..%2F..%2Fetc',
+      'x'.repeat(10_000),
+      'ctx-%00',
+      'ctx-ü',
+    ]) {
+      const { status, body } = await s.api('GET', `/api/v1/contexts/${id}`)
+      expect([status, body.error.code]).toEqual([404, 'CONTEXT_NOT_FOUND'])
+    }
+  })
+
+  it('serves an OpenAPI document generated from the schemas', async () => {
+    const { status, body } = await s.api('GET', '/openapi.json')
+    expect(status).toBe(200)
+    expect(Object.keys(body.paths)).toEqual(
+      expect.arrayContaining([
+        '/api/v1/contexts',
+        '/api/v1/contexts/{id}',
+        '/api/v1/contexts/{id}/execute',
+      ]),
+    )
+  })
+})
