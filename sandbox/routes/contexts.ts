@@ -93,7 +93,11 @@ const routes = {
 /** The /api/v1/contexts resource. */
 export function createContextsRoutes(contexts: ContextService) {
   return new OpenAPIHono({ defaultHook: validationHook })
-    .openapi(routes.create, async (c) => c.json(await contexts.create(c.req.valid('json')), 201))
+    .openapi(routes.create, async (c) => {
+      // A request without a body skips the validator and yields {}: parse it for the defaults.
+      const body = CreateContextBody.parse(c.req.valid('json'))
+      return c.json(await contexts.create(body), 201)
+    })
     .openapi(routes.list, (c) => {
       const list = contexts.list()
       return c.json({ contexts: list, total: list.length }, 200)

@@ -1,0 +1,159 @@
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { descendants, isAlive } from '../helpers/processes.js'
+import { startSandbox } from '../helpers/sandbox.js'
+
+const until = async (check: () => Promise<boolean> | boolean, ms = 20_000) => {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+describe('auth', () => {
+  it('requires the API key on every API route when one is set; /health stays open', async () => {
+    await using s = await startSandbox({
+      apiKey: 'sekret',
+      poolSize: { python: 0, javascript: 0, typescript: 0 },
+    })
+    const basic = `Basic ${Buffer.from('user:sekret').toString('base64')}`
+    expect((await s.api('GET', '/health')).status).toBe(200)
+    // fetch trims header values, so "Bearer sekret " cannot be sent from here.
+    for (const authorization of [
+      undefined,
+      'Bearer wrong',
+      'Bearer SEKRET',
+      'Bearer ',
+      'sekret',
+      'Token sekret',
+    ]) {
+      const headers: Record<string, string> = authorization === undefined ? {} : { authorization }
+      for (const [method, route] of [
+        ['GET', '/api/v1/contexts'],
+        ['POST', '/api/v1/contexts'],
+        ['POST', '/api/v1/contexts/ctx-x/execute'],
+        ['DELETE', '/api/v1/contexts/ctx-x'],
+      ] as const) {
+        const { status, body } = await s.api(
+          method,
+          route,
+          method === 'POST' ? {} : undefined,
+          headers,
+        )
+        expect([status, body.error.code], `${method} ${route} ${authorization}`).toEqual([
+          401,
+          'UNAUTHORIZED',
+        ])
+        expect(JSON.stringify(body)).not.toContain('sekret')
+      }
+    }
+    expect(
+      (await s.api('GET', '/api/v1/contexts', undefined, { authorization: 'Bearer sekret' }))
+        .status,
+    ).toBe(200)
+    expect(
+      (await s.api('GET', '/api/v1/contexts', undefined, { authorization: basic })).status,
+    ).toBe(200)
+  })
+})
+
+describe('limits', () => {
+  it('lets exactly SANDBOX_MAX_CONTEXTS contexts live and answers the rest with 429 and Retry-After', async () => {
+    await using s = await startSandbox({ maxContexts: 2 })
+    const attempts = await Promise.all(
+      Array.from({ length: 5 }, () => fetch(`${s.baseUrl}/api/v1/contexts`, { method: 'POST' })),
+    )
+    const statuses = attempts.map((r) => r.status).sort()
+    expect(statuses).toEqual([201, 201, 429, 429, 429])
+    const refused = attempts.find((r) => r.status === 429)
+    expect(refused?.headers.get('retry-after')).toBe('5')
+    expect(await refused?.json()).toMatchObject({
+      error: { code: 'LIMIT_EXCEEDED', reason: 'contexts' },
+    })
+    expect(s.sandbox.contexts.size).toBe(2)
+  })
+
+  it('stops contexts idle past SANDBOX_IDLE_TIMEOUT', async () => {
+    await using s = await startSandbox({ idleTimeoutMs: 1500 })
+    const { body } = await s.api('POST', '/api/v1/contexts', {})
+    await until(
+      async () => (await s.api('GET', `/api/v1/contexts/${body.context_id}`)).status === 404,
+    )
+    await until(() => !existsSync(body.working_dir))
+  })
+})
+
+describe('Jupyter Server failure', () => {
+  it('restarts a dead Jupyter Server and reports the contexts whose kernels were lost', async () => {
+    await using s = await startSandbox()
+    const { body } = await s.api('POST', '/api/v1/contexts', {})
+    const id = body.context_id
+    const server = descendants(process.pid).find((p) => p.cmdline.includes('jupyter_server'))
+    expect(server).toBeDefined()
+    process.kill(server?.pid ?? 0, 'SIGKILL')
+
+    await until(async () => (await s.api('GET', `/api/v1/contexts/${id}`)).body.status === 'error')
+    const lost = await s.api('POST', `/api/v1/contexts/${id}/execute`, { code: '1' })
+    expect([lost.status, lost.body.error.code, lost.body.error.reason]).toEqual([
+      409,
+      'EXECUTION_FAILED',
+      'kernel_lost',
+    ])
+
+    await until(async () => (await s.api('GET', '/health')).status === 200)
+    const restarted = await s.api('POST', `/api/v1/contexts/${id}/restart`)
+    expect(restarted.body.status).toBe('active')
+    const after = await s.api('POST', `/api/v1/contexts/${id}/execute`, { code: 'print(2)' })
+    expect(after.body.output.stdout).toBe('2\n')
+  })
+})
+
+describe('process lifecycle', () => {
+  it('on SIGTERM stops every kernel and the Jupyter Server, removes workspaces and exits 0', async () => {
+    const workspaceRoot = await mkdtemp(path.join(os.tmpdir(), 'sci-lifecycle-'))
+    const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/main.ts'], {
+      env: {
+        ...process.env,
+        SANDBOX_PORT: '0',
+        SANDBOX_WORKSPACE_ROOT: workspaceRoot,
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => resolve(code)),
+    )
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        const match = /"port":(\d+),"msg":"sandbox listening"/.exec(chunk)
+        if (match) resolve(Number(match[1]))
+      })
+      child.once('exit', () => reject(new Error('service exited before listening')))
+    })
+    const base = `http://127.0.0.1:${port}/api/v1/contexts`
+    const dirs: string[] = []
+    for (const language of ['python', 'javascript', 'typescript']) {
+      const response = await fetch(base, {
+        method: 'POST',
+        body: JSON.stringify({ language }),
+        headers: { 'content-type': 'application/json' },
+      })
+      expect(response.status).toBe(201)
+      dirs.push(((await response.json()) as { working_dir: string }).working_dir)
+    }
+    const spawned = descendants(child.pid ?? 0)
+    expect(
+      spawned.filter((p) => /ipykernel|python_kernel|tslab_kernel/.test(p.cmdline)).length,
+    ).toBeGreaterThanOrEqual(3)
+
+    child.kill('SIGTERM')
+    expect(await exited).toBe(0)
+    await until(() => spawned.every((p) => !isAlive(p.pid)), 10_000)
+    for (const dir of dirs) expect(existsSync(dir)).toBe(false)
+  })
+})
