@@ -15,6 +15,8 @@ export type JupyterServerOptions = {
   /** Directory the server serves and kernels start in. */
   rootDir: string
   startupTimeoutMs: number
+  /** TCP_NODELAY on kernel WebSockets; only the benchmark turns it off, to show what it saves. */
+  nodelay?: boolean
   log: Logger
   /** Called once if the process exits without close() having been called. */
   onUnexpectedExit: (code: number | null, signal: NodeJS.Signals | null) => void
@@ -70,6 +72,7 @@ export class JupyterServer {
           SCI_JUPYTER_PORT: String(port),
           SCI_JUPYTER_TOKEN: token,
           SCI_JUPYTER_ROOT: rootDir,
+          SCI_JUPYTER_NODELAY: options.nodelay === false ? '0' : '1',
         },
       },
     )
