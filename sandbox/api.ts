@@ -95,6 +95,23 @@ export const ExecuteBody = z.object({
 })
 export type ExecuteBody = z.infer<typeof ExecuteBody>
 
+export const InlineFile = z.object({
+  path: z.string().min(1).max(4096).describe('Relative to the working directory'),
+  content: z.string(),
+  encoding: z.enum(['utf-8', 'base64']).default('utf-8'),
+})
+export type InlineFile = z.infer<typeof InlineFile>
+
+export const OneShotExecuteBody = ExecuteBody.extend({
+  language: Language.default('python'),
+  files: z
+    .array(InlineFile)
+    .max(1000)
+    .optional()
+    .describe('Written into a fresh working directory first'),
+})
+export type OneShotExecuteBody = z.infer<typeof OneShotExecuteBody>
+
 /** A rich output keyed by MIME type: `{"text/plain": "2", "image/png": "<base64>"}`. */
 export const MimeBundle = z.record(z.string(), z.unknown())
 export type MimeBundle = z.infer<typeof MimeBundle>

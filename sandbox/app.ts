@@ -9,6 +9,7 @@ import type { KernelRuntime } from './kernels/runtime.js'
 import { apiKeyAuth } from './middleware/auth.js'
 import { requestLog } from './middleware/request-log.js'
 import { createContextsRoutes } from './routes/contexts.js'
+import { createExecuteRoutes } from './routes/execute.js'
 
 export type AppDeps = {
   config: Config
@@ -48,6 +49,7 @@ export function createApp({ config, contexts, runtime, log }: AppDeps) {
     }),
   )
   app.route('/api/v1/contexts', createContextsRoutes(contexts))
+  app.route('/api/v1/execute', createExecuteRoutes(contexts))
   app.notFound(() => {
     throw new SandboxError('INVALID_PARAMS', 'No such route; see /openapi.json')
   })

@@ -9,12 +9,15 @@ import type {
   ExecuteBody,
   ExecutionEvent,
   ExecutionResult,
+  OneShotExecuteBody,
   StoppedContext,
 } from './api.js'
 import type { Config } from './config.js'
 import { ContextHandle, type ExecutionLimits } from './context.js'
 import { SandboxError } from './errors.js'
+import { writeInlineFiles } from './files.js'
 import type { KernelPool } from './kernels/pool.js'
+import { checkRelativePath } from './paths.js'
 
 export type ContextServiceDeps = {
   config: Config
@@ -95,6 +98,35 @@ export class ContextService implements AsyncDisposable {
   ): Promise<ExecutionResult> {
     const limits = this.limits(body.timeout)
     return this.handle(id).execute(body.code, limits, options)
+  }
+
+  /**
+   * Runs code once in a fresh context from the warm pool, then throws the context away: no kernel
+   * or working dir is ever shared by two one-shot runs.
+   */
+  async runOnce(
+    body: OneShotExecuteBody,
+    options: { signal: AbortSignal; onEvent?: (event: ExecutionEvent) => void },
+  ): Promise<ExecutionResult> {
+    const limits = this.limits(body.timeout)
+    for (const file of body.files ?? []) checkRelativePath(file.path)
+    const context = await this.create({
+      type: 'jupyter',
+      language: body.language,
+      name: 'one-shot',
+    })
+    try {
+      await writeInlineFiles(context.working_dir, body.files ?? [])
+      return await this.handle(context.context_id).execute(body.code, limits, options)
+    } finally {
+      // Answer at once; the kernel shuts down in the background, already out of the registry.
+      this.remove(context.context_id).catch((error) =>
+        this.deps.log.warn(
+          { err: error, contextId: context.context_id },
+          'one-shot cleanup failed',
+        ),
+      )
+    }
   }
 
   async interrupt(id: string): Promise<Context> {

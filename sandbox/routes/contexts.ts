@@ -1,6 +1,4 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi'
-import type { Context as HonoContext } from 'hono'
-import { streamSSE } from 'hono/streaming'
 import {
   Context,
   ContextIdParam,
@@ -8,13 +6,12 @@ import {
   CreateContextBody,
   ErrorBody,
   ExecuteBody,
-  type ExecutionEvent,
   ExecutionResult,
   StoppedContext,
 } from '../api.js'
 import type { ContextService } from '../contexts.js'
-import { describeError } from '../errors.js'
 import { validationHook } from '../validation.js'
+import { respondWithExecution } from './execution-response.js'
 
 const json = <T>(schema: T, description: string) => ({
   content: { 'application/json': { schema } },
@@ -109,22 +106,8 @@ export function createContextsRoutes(contexts: ContextService) {
     .openapi(routes.execute, async (c) => {
       const { id } = c.req.valid('param')
       const body = c.req.valid('json')
-      const signal = c.req.raw.signal
-      if (!wantsEventStream(c)) return c.json(await contexts.execute(id, body, { signal }), 200)
-      contexts.get(id) // 404 before the stream starts
-      return streamSSE(c, async (stream) => {
-        const writes: Promise<void>[] = []
-        const onEvent = (event: ExecutionEvent) => {
-          writes.push(stream.writeSSE({ event: event.type, data: JSON.stringify(event) }))
-        }
-        try {
-          await contexts.execute(id, body, { signal, onEvent })
-        } catch (error) {
-          const { code, message } = describeError(error).body.error
-          onEvent({ type: 'error', error: { name: code, value: message, traceback: '', code } })
-        }
-        await Promise.all(writes)
-      })
+      contexts.get(id) // 404 before a stream starts
+      return respondWithExecution(c, (options) => contexts.execute(id, body, options))
     })
     .openapi(routes.interrupt, async (c) =>
       c.json(await contexts.interrupt(c.req.valid('param').id), 200),
@@ -132,8 +115,4 @@ export function createContextsRoutes(contexts: ContextService) {
     .openapi(routes.restart, async (c) =>
       c.json(await contexts.restart(c.req.valid('param').id), 200),
     )
-}
-
-function wantsEventStream(c: HonoContext): boolean {
-  return (c.req.header('accept') ?? '').includes('text/event-stream')
 }

@@ -51,7 +51,9 @@ export type HttpServerProcess = AsyncDisposable & {
 }
 
 /** Starts `sandbox-mcp` with MCP_TRANSPORT=http on a free port and waits until it answers. */
-export async function startHttpServer(env: Record<string, string> = {}): Promise<HttpServerProcess> {
+export async function startHttpServer(
+  env: Record<string, string> = {},
+): Promise<HttpServerProcess> {
   const port = await freePort()
   const child = spawn(process.execPath, MAIN, {
     cwd: ROOT,
@@ -82,13 +84,20 @@ export async function startHttpServer(env: Record<string, string> = {}): Promise
 }
 
 /** Calls a tool and returns the result with its text block parsed as JSON. */
+// biome-ignore lint/suspicious/noExplicitAny: assertions read the tools' JSON, whatever its shape
+type Json = any
+
 export async function call(
   client: Client,
   name: string,
   args: Record<string, unknown> = {},
   options: Parameters<Client['callTool']>[2] = {},
-): Promise<{ result: CallToolResult; json: any }> {
-  const result = (await client.callTool({ name, arguments: args }, undefined, options)) as CallToolResult
+): Promise<{ result: CallToolResult; json: Json }> {
+  const result = (await client.callTool(
+    { name, arguments: args },
+    undefined,
+    options,
+  )) as CallToolResult
   const first = result.content[0]
   const text = first?.type === 'text' ? first.text : ''
   let json: unknown
@@ -137,7 +146,8 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer)
 }
 
-function freePort(): Promise<number> {
+/** A loopback port that was free a moment ago. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer()
     server.once('error', reject)
