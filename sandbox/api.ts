@@ -13,6 +13,7 @@ export const ERROR_CODES = [
   'INVALID_LANGUAGE',
   'UNAUTHORIZED',
   'CONTEXT_NOT_FOUND',
+  'FILE_NOT_FOUND',
   'LIMIT_EXCEEDED',
   'EXECUTION_TIMEOUT',
   'EXECUTION_FAILED',
@@ -111,6 +112,41 @@ export const OneShotExecuteBody = ExecuteBody.extend({
     .describe('Written into a fresh working directory first'),
 })
 export type OneShotExecuteBody = z.infer<typeof OneShotExecuteBody>
+
+export const FilePathQuery = z.object({
+  path: z.string().min(1).max(4096).describe('Relative to the context working directory'),
+})
+
+export const ListFilesQuery = z.object({
+  path: z
+    .string()
+    .min(1)
+    .max(4096)
+    .optional()
+    .describe('Directory to list; default the working directory'),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+})
+
+export const FileEntry = z.object({
+  name: z.string(),
+  path: z.string().describe('Relative to the working directory'),
+  type: z.enum(['file', 'directory', 'symlink']),
+  size: z.number().int(),
+  modified: z.string(),
+})
+export type FileEntry = z.infer<typeof FileEntry>
+
+export const FileList = z.object({
+  path: z.string(),
+  entries: z.array(FileEntry),
+  truncated: z.boolean().describe('More entries exist than `limit`'),
+})
+export type FileList = z.infer<typeof FileList>
+
+export const FilesWritten = z.object({
+  files: z.array(z.object({ path: z.string(), size: z.number().int() })),
+})
+export type FilesWritten = z.infer<typeof FilesWritten>
 
 /** A rich output keyed by MIME type: `{"text/plain": "2", "image/png": "<base64>"}`. */
 export const MimeBundle = z.record(z.string(), z.unknown())

@@ -10,6 +10,7 @@ import { apiKeyAuth } from './middleware/auth.js'
 import { requestLog } from './middleware/request-log.js'
 import { createContextsRoutes } from './routes/contexts.js'
 import { createExecuteRoutes } from './routes/execute.js'
+import { createFilesRoutes, isFileUpload, tooLarge } from './routes/files.js'
 
 export type AppDeps = {
   config: Config
@@ -33,22 +34,24 @@ export function createApp({ config, contexts, runtime, log }: AppDeps) {
     security: config.apiKey ? [{ apiKey: [] }] : [],
   })
   app.use('/api/*', apiKeyAuth(config.apiKey))
-  app.use(
-    '/api/*',
-    bodyLimit({
-      maxSize: config.maxBodyBytes,
-      onError: () => {
-        throw new SandboxError(
-          'LIMIT_EXCEEDED',
-          `Request body is larger than ${config.maxBodyBytes} bytes (SANDBOX_MAX_BODY_BYTES)`,
-          {
-            reason: 'request_size',
-          },
-        )
-      },
-    }),
+  const limitBody = bodyLimit({
+    maxSize: config.maxBodyBytes,
+    onError: () => {
+      throw new SandboxError(
+        'LIMIT_EXCEEDED',
+        `Request body is larger than ${config.maxBodyBytes} bytes (SANDBOX_MAX_BODY_BYTES)`,
+        {
+          reason: 'request_size',
+        },
+      )
+    },
+  })
+  // File uploads stream to disk under their own limit (SANDBOX_MAX_FILE_BYTES).
+  app.use('/api/*', (c, next) =>
+    isFileUpload(c.req.method, c.req.path) ? next() : limitBody(c, next),
   )
   app.route('/api/v1/contexts', createContextsRoutes(contexts))
+  app.route('/api/v1/contexts', createFilesRoutes(contexts, config.maxFileBytes))
   app.route('/api/v1/execute', createExecuteRoutes(contexts))
   app.notFound(() => {
     throw new SandboxError('INVALID_PARAMS', 'No such route; see /openapi.json')

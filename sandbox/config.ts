@@ -22,6 +22,7 @@ const EnvSchema = z.object({
   /** stdout + stderr + rich results kept per execution; the rest is cut and counted. */
   SANDBOX_MAX_OUTPUT_CHARS: count(1024 * 1024),
   SANDBOX_MAX_BODY_BYTES: count(10 * 1024 * 1024),
+  SANDBOX_MAX_FILE_BYTES: count(100 * 1024 * 1024),
   SANDBOX_IDLE_TIMEOUT: seconds(3600),
   SANDBOX_MAX_CONTEXTS: count(32),
   SANDBOX_WORKSPACE_ROOT: z.string().min(1).default(path.join(os.tmpdir(), 'sci-workspaces')),
@@ -42,6 +43,7 @@ export type Config = Readonly<{
   poolSize: Readonly<Record<'python' | 'javascript' | 'typescript', number>>
   maxOutputChars: number
   maxBodyBytes: number
+  maxFileBytes: number
   idleTimeoutMs: number
   maxContexts: number
   workspaceRoot: string
@@ -76,6 +78,7 @@ export function loadConfig(
     },
     maxOutputChars: e.SANDBOX_MAX_OUTPUT_CHARS,
     maxBodyBytes: e.SANDBOX_MAX_BODY_BYTES,
+    maxFileBytes: e.SANDBOX_MAX_FILE_BYTES,
     idleTimeoutMs: ms(e.SANDBOX_IDLE_TIMEOUT),
     maxContexts: e.SANDBOX_MAX_CONTEXTS,
     workspaceRoot: path.resolve(e.SANDBOX_WORKSPACE_ROOT),

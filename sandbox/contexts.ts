@@ -129,6 +129,13 @@ export class ContextService implements AsyncDisposable {
     }
   }
 
+  /** The working directory of a live context, for the files API. */
+  workingDir(id: string): string {
+    const handle = this.handle(id)
+    handle.lastUsed = new Date()
+    return handle.init.workingDir
+  }
+
   async interrupt(id: string): Promise<Context> {
     const handle = this.handle(id)
     await handle.interrupt()

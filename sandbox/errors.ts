@@ -8,6 +8,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, ContentfulStatusCode> = {
   INVALID_LANGUAGE: 400,
   UNAUTHORIZED: 401,
   CONTEXT_NOT_FOUND: 404,
+  FILE_NOT_FOUND: 404,
   LIMIT_EXCEEDED: 429,
   EXECUTION_TIMEOUT: 504,
   // Raised as an HTTP error only when the context cannot run code until it is restarted.
@@ -39,7 +40,9 @@ export class SandboxError extends Error {
 
   get status(): ContentfulStatusCode {
     // A body over the size limit is 413 by HTTP's own rules; other limits are 429 with Retry-After.
-    if (this.code === 'LIMIT_EXCEEDED' && this.details.reason === 'request_size') return 413
+    const { reason } = this.details
+    if (this.code === 'LIMIT_EXCEEDED' && (reason === 'request_size' || reason === 'file_size'))
+      return 413
     return STATUS_BY_CODE[this.code]
   }
 

@@ -1,5 +1,6 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { beforeAll, describe, expect, it } from 'vitest'
+import packageJson from '../../package.json' with { type: 'json' }
 import { call, expectToolError } from './helpers.js'
 
 const FLOWS = [
@@ -35,6 +36,10 @@ export function describeTools(getClient: () => Client): void {
       expect(tool.outputSchema?.type, tool.name).toBe('object')
     }
     expect(byName.list_contexts?.annotations?.readOnlyHint).toBe(true)
+    expect(getClient().getServerVersion()).toMatchObject({
+      name: 'sandbox-code-interpreter',
+      version: packageJson.version,
+    })
     expect(byName.stop_context?.annotations?.destructiveHint).toBe(true)
   })
 
