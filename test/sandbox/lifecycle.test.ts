@@ -113,47 +113,68 @@ describe('Jupyter Server failure', () => {
   })
 })
 
+/** Starts the real service as its own process on a random port. */
+async function spawnService() {
+  const workspaceRoot = await mkdtemp(path.join(os.tmpdir(), 'sci-lifecycle-'))
+  const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/main.ts'], {
+    env: {
+      ...process.env,
+      SANDBOX_PORT: '0',
+      SANDBOX_WORKSPACE_ROOT: workspaceRoot,
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  )
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      const match = /"port":(\d+),"msg":"sandbox listening"/.exec(chunk)
+      if (match) resolve(Number(match[1]))
+    })
+    child.once('exit', () => reject(new Error('service exited before listening')))
+  })
+  const create = async (language: string) => {
+    const response = await fetch(`http://127.0.0.1:${port}/api/v1/contexts`, {
+      method: 'POST',
+      body: JSON.stringify({ language }),
+      headers: { 'content-type': 'application/json' },
+    })
+    expect(response.status).toBe(201)
+    return (await response.json()) as { working_dir: string }
+  }
+  return { child, exited, create }
+}
+
+const kernelProcess = /python_kernel|tslab_kernel/
+
 describe('process lifecycle', () => {
   it('on SIGTERM stops every kernel and the Jupyter Server, removes workspaces and exits 0', async () => {
-    const workspaceRoot = await mkdtemp(path.join(os.tmpdir(), 'sci-lifecycle-'))
-    const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/main.ts'], {
-      env: {
-        ...process.env,
-        SANDBOX_PORT: '0',
-        SANDBOX_WORKSPACE_ROOT: workspaceRoot,
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
-    const exited = new Promise<number | null>((resolve) =>
-      child.once('exit', (code) => resolve(code)),
-    )
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-        const match = /"port":(\d+),"msg":"sandbox listening"/.exec(chunk)
-        if (match) resolve(Number(match[1]))
-      })
-      child.once('exit', () => reject(new Error('service exited before listening')))
-    })
-    const base = `http://127.0.0.1:${port}/api/v1/contexts`
+    const service = await spawnService()
     const dirs: string[] = []
     for (const language of ['python', 'javascript', 'typescript']) {
-      const response = await fetch(base, {
-        method: 'POST',
-        body: JSON.stringify({ language }),
-        headers: { 'content-type': 'application/json' },
-      })
-      expect(response.status).toBe(201)
-      dirs.push(((await response.json()) as { working_dir: string }).working_dir)
+      dirs.push((await service.create(language)).working_dir)
     }
-    const spawned = descendants(child.pid ?? 0)
-    expect(
-      spawned.filter((p) => /ipykernel|python_kernel|tslab_kernel/.test(p.cmdline)).length,
-    ).toBeGreaterThanOrEqual(3)
+    const spawned = descendants(service.child.pid ?? 0)
+    expect(spawned.filter((p) => kernelProcess.test(p.cmdline)).length).toBeGreaterThanOrEqual(3)
 
-    child.kill('SIGTERM')
-    expect(await exited).toBe(0)
+    service.child.kill('SIGTERM')
+    expect(await service.exited).toBe(0)
     await until(() => spawned.every((p) => !isAlive(p.pid)), 10_000)
     for (const dir of dirs) expect(existsSync(dir)).toBe(false)
+  })
+
+  it('leaves no Jupyter Server or kernel behind when the service is killed with SIGKILL', async () => {
+    const service = await spawnService()
+    await service.create('python')
+    await service.create('javascript')
+    const spawned = descendants(service.child.pid ?? 0)
+    expect(spawned.some((p) => p.cmdline.includes('jupyter_server'))).toBe(true)
+    expect(spawned.filter((p) => kernelProcess.test(p.cmdline)).length).toBeGreaterThanOrEqual(2)
+
+    service.child.kill('SIGKILL')
+    await service.exited
+    await until(() => spawned.every((p) => !isAlive(p.pid)), 15_000)
   })
 })

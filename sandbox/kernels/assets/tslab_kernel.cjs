@@ -67,6 +67,13 @@ jupyter.ZmqServer.prototype.handleExecute = async function handleExecute(sock, m
   send('execute_reply', content, sock)
 }
 
+// Exit with the Jupyter Server that started us, even if it was killed with SIGKILL: ipykernel
+// watches its parent the same way; tslab does not.
+const parent = process.ppid
+setInterval(() => {
+  if (process.ppid !== parent) process.exit(1)
+}, 1000).unref()
+
 startKernel({
   configPath: process.argv[2],
   enableFindLocal: false,
