@@ -6,6 +6,7 @@ import type { Config } from './config.js'
 import type { ContextService } from './contexts.js'
 import { describeError, SandboxError } from './errors.js'
 import type { KernelRuntime } from './kernels/runtime.js'
+import type { SandboxMetrics } from './metrics.js'
 import { apiKeyAuth } from './middleware/auth.js'
 import { requestLog } from './middleware/request-log.js'
 import { createContextsRoutes } from './routes/contexts.js'
@@ -16,14 +17,15 @@ export type AppDeps = {
   config: Config
   contexts: ContextService
   runtime: Pick<KernelRuntime, 'healthy'>
+  metrics: SandboxMetrics
   log: Logger
 }
 
 /**
- * The HTTP surface: /health, /openapi.json and /api/v1. Errors from anywhere below are rendered
+ * The HTTP surface: /health, /metrics, /openapi.json and /api/v1. Errors from anywhere below are rendered
  * here, once, as `{error: {code, message}}`.
  */
-export function createApp({ config, contexts, runtime, log }: AppDeps) {
+export function createApp({ config, contexts, runtime, metrics, log }: AppDeps) {
   const app = new OpenAPIHono()
   app.use(requestId())
   app.use(requestLog(log))
@@ -34,6 +36,9 @@ export function createApp({ config, contexts, runtime, log }: AppDeps) {
     security: config.apiKey ? [{ apiKey: [] }] : [],
   })
   app.use('/api/*', apiKeyAuth(config.apiKey))
+  app.get('/metrics', apiKeyAuth(config.apiKey), async (c) =>
+    c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }),
+  )
   const limitBody = bodyLimit({
     maxSize: config.maxBodyBytes,
     onError: () => {
@@ -58,6 +63,7 @@ export function createApp({ config, contexts, runtime, log }: AppDeps) {
   })
   app.onError((error, c) => {
     const { status, body, retryAfterS, unexpected } = describeError(error)
+    if (body.error.code === 'LIMIT_EXCEEDED') metrics.limitHit(body.error.reason ?? 'unknown')
     if (unexpected) log.error({ err: error, requestId: c.get('requestId') }, 'unhandled error')
     if (retryAfterS !== undefined) c.header('Retry-After', String(retryAfterS))
     // The rest of an oversized body was never read: close rather than let a client reuse the socket.

@@ -17,11 +17,13 @@ import { ContextHandle, type ExecutionLimits } from './context.js'
 import { SandboxError } from './errors.js'
 import { writeInlineFiles } from './files.js'
 import type { KernelPool } from './kernels/pool.js'
+import type { SandboxMetrics } from './metrics.js'
 import { checkRelativePath } from './paths.js'
 
 export type ContextServiceDeps = {
   config: Config
   pool: KernelPool
+  metrics: SandboxMetrics
   log: Logger
 }
 
@@ -96,8 +98,7 @@ export class ContextService implements AsyncDisposable {
     body: ExecuteBody,
     options: { signal: AbortSignal; onEvent?: (event: ExecutionEvent) => void },
   ): Promise<ExecutionResult> {
-    const limits = this.limits(body.timeout)
-    return this.handle(id).execute(body.code, limits, options)
+    return this.run(this.handle(id), body.code, this.limits(body.timeout), options)
   }
 
   /**
@@ -117,7 +118,7 @@ export class ContextService implements AsyncDisposable {
     })
     try {
       await writeInlineFiles(context.working_dir, body.files ?? [])
-      return await this.handle(context.context_id).execute(body.code, limits, options)
+      return await this.run(this.handle(context.context_id), body.code, limits, options)
     } finally {
       // Answer at once; the kernel shuts down in the background, already out of the registry.
       this.remove(context.context_id).catch((error) =>
@@ -184,6 +185,17 @@ export class ContextService implements AsyncDisposable {
         `No context with id ${JSON.stringify(id.slice(0, 100))}`,
       )
     return handle
+  }
+
+  private async run(
+    handle: ContextHandle,
+    code: string,
+    limits: ExecutionLimits,
+    options: { signal: AbortSignal; onEvent?: (event: ExecutionEvent) => void },
+  ): Promise<ExecutionResult> {
+    const result = await handle.execute(code, limits, options)
+    this.deps.metrics.execution(handle.init.language, result)
+    return result
   }
 
   private limits(timeoutS: number | undefined): ExecutionLimits {

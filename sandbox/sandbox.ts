@@ -5,6 +5,7 @@ import type { Config } from './config.js'
 import { ContextService } from './contexts.js'
 import { KernelPool } from './kernels/pool.js'
 import { ProcessKernelRuntime } from './kernels/runtime.js'
+import { SandboxMetrics } from './metrics.js'
 
 /** The whole sandbox, assembled: what main.ts serves and the MCP server embeds. */
 export type Sandbox = AsyncDisposable & {
@@ -33,8 +34,12 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
   })
   const pool = new KernelPool(runtime, config.poolSize, log)
   pool.fill()
-  const contexts = new ContextService({ config, pool, log })
-  const app = createApp({ config, contexts, runtime, log })
+  const metrics: SandboxMetrics = new SandboxMetrics({
+    liveContexts: (): number => contexts.size,
+    poolDepth: (language) => pool.depth(language),
+  })
+  const contexts = new ContextService({ config, pool, metrics, log })
+  const app = createApp({ config, contexts, runtime, metrics, log })
   let closing: Promise<void> | undefined
   const close = () => {
     closing ??= (async () => {

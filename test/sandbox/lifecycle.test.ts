@@ -178,3 +178,21 @@ describe('process lifecycle', () => {
     await until(() => spawned.every((p) => !isAlive(p.pid)), 15_000)
   })
 })
+
+describe('metrics', () => {
+  it('exposes executions, limits, live contexts and pool depth in Prometheus format', async () => {
+    await using s = await startSandbox({ maxOutputChars: 1000 })
+    const { body } = await s.api('POST', '/api/v1/contexts', {})
+    await s.api('POST', `/api/v1/contexts/${body.context_id}/execute`, {
+      code: 'print("x" * 5000)',
+    })
+    await s.api('POST', `/api/v1/contexts/${body.context_id}/execute`, { code: '1/0' })
+    const text = await (await fetch(`${s.baseUrl}/metrics`)).text()
+    expect(text).toContain('sandbox_executions_total{language="python",outcome="success"} 1')
+    expect(text).toContain('sandbox_executions_total{language="python",outcome="error"} 1')
+    expect(text).toContain('sandbox_limits_hit_total{reason="output"} 1')
+    expect(text).toContain('sandbox_contexts 1')
+    expect(text).toMatch(/sandbox_pool_ready_kernels\{language="python"\} \d/)
+    expect(text).toContain('sandbox_execution_duration_seconds_bucket')
+  })
+})
