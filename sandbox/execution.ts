@@ -12,7 +12,12 @@ export type ExecuteOptions = {
   onEvent?: (event: ExecutionEvent) => void
 }
 
-const DISRUPTION_ERRORS: Record<KernelDisruption, { reason: string; message: string }> = {
+const DISRUPTION_ERRORS: Record<KernelDisruption | 'dead', { reason: string; message: string }> = {
+  dead: {
+    reason: 'kernel_dead',
+    message:
+      'The kernel died again right after each restart, so it was not restarted; its state is lost. Restart the context to continue',
+  },
   died: {
     reason: 'kernel_died',
     message: 'The kernel died while running this code; it was restarted and its state is lost',
@@ -67,8 +72,11 @@ export async function executeCell(
       if (outcome.kind === 'timeout') collector.setError(timeoutError(options.timeoutMs, restarted))
     }
     if (outcome.kind === 'disrupted') {
-      restarted = outcome.disruption !== 'lost' && outcome.disruption !== 'shutdown'
-      collector.setError(disruptionError(outcome.disruption))
+      // Jupyter restarts a dead kernel up to its restart limit, then gives up on it.
+      const disruption =
+        outcome.disruption === 'died' && !kernel.usable ? 'dead' : outcome.disruption
+      restarted = disruption === 'died' || disruption === 'restarted'
+      collector.setError(disruptionError(disruption))
     }
     if (outcome.kind === 'reply' && outcome.status !== 'ok' && !collector.error) {
       collector.setError({
@@ -142,7 +150,7 @@ function timeoutError(timeoutMs: number, restarted: boolean): ExecutionError {
   }
 }
 
-function disruptionError(disruption: KernelDisruption): ExecutionError {
+function disruptionError(disruption: KernelDisruption | 'dead'): ExecutionError {
   const { reason, message } = DISRUPTION_ERRORS[disruption]
   return {
     name: 'EXECUTION_FAILED',

@@ -17,6 +17,23 @@ export type KernelDisruption = 'died' | 'lost' | 'restarted' | 'shutdown'
 export type IOPubHandler = (msg: KernelMessage.IIOPubMessage) => void
 
 /**
+ * KernelConnection, minus one crash: on every reconnect it sends kernel_info and chains on the
+ * result with `void p.then(…)`, so when the kernel dies again before answering (a crash loop), the
+ * canceled request becomes an unhandled rejection that would take the whole service down. A
+ * canceled kernel_info resolves to undefined here instead.
+ */
+class SandboxKernelConnection extends KernelConnection {
+  override async requestKernelInfo(): Promise<KernelMessage.IInfoReplyMsg | undefined> {
+    try {
+      return await super.requestKernelInfo()
+    } catch (error) {
+      if (error instanceof Error && error.message.startsWith('Canceled future')) return undefined
+      throw error
+    }
+  }
+}
+
+/**
  * One running Jupyter kernel, reached through @jupyterlab/services over REST and a WebSocket.
  * Knows nothing of HTTP or contexts; the context that owns it closes it.
  */
@@ -53,7 +70,11 @@ export class JupyterKernel {
   }): Promise<JupyterKernel> {
     const { language, spec, settings, log, signal } = options
     const model = await KernelAPI.startNew({ name: spec }, settings)
-    const connection = new KernelConnection({ model, serverSettings: settings, handleComms: false })
+    const connection = new SandboxKernelConnection({
+      model,
+      serverSettings: settings,
+      handleComms: false,
+    })
     const kernel = new JupyterKernel(language, connection, log.child({ kernelId: model.id }))
     try {
       await abortable(connection.info, signal)
@@ -113,7 +134,7 @@ export class JupyterKernel {
       if (connectionStatus === 'connected' && status !== 'autorestarting') {
         const attempt = AbortSignal.any([signal, AbortSignal.timeout(1000)])
         const answered = await abortable(this.connection.requestKernelInfo(), attempt).then(
-          () => true,
+          (reply) => reply !== undefined,
           () => false,
         )
         if (answered) return

@@ -118,6 +118,29 @@ describe('kernel death', () => {
   )
 })
 
+describe('crash loop', () => {
+  it('gives up on a kernel that keeps dying, fails fast after, and recovers on restart', async () => {
+    const id = await create()
+    const bystander = await create()
+    await exec(bystander, 'alive = "yes"')
+    const reasons: string[] = []
+    for (let i = 0; i < 8; i++) {
+      const { status, body } = await s.api('POST', `/api/v1/contexts/${id}/execute`, {
+        code: 'import os; os._exit(1)',
+      })
+      reasons.push(status === 200 ? body.error.reason : `${status} ${body.error.code}`)
+      if (status === 409) break
+    }
+    expect(reasons.slice(0, 5)).toEqual(Array(5).fill('kernel_died'))
+    expect(reasons).toContain('kernel_dead')
+    expect(reasons.at(-1)).toBe('409 EXECUTION_FAILED')
+    expect((await s.api('GET', `/api/v1/contexts/${id}`)).body.status).toBe('error')
+    expect((await s.api('POST', `/api/v1/contexts/${id}/restart`)).body.status).toBe('active')
+    expect((await exec(id, 'print(1)')).output.stdout).toBe('1\n')
+    expect((await exec(bystander, 'print(alive)')).output.stdout).toBe('yes\n')
+  })
+})
+
 describe('output limits', () => {
   it('cuts a flood of output, marks it truncated and keeps its end', async () => {
     const id = await create()
