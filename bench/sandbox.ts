@@ -83,6 +83,7 @@ async function jupyterRoundTrip(nodelay: boolean, n: number): Promise<number[]> 
     rootDir: runDir,
     startupTimeoutMs: 60_000,
     nodelay,
+    kernelMemoryMb: config.kernelMemoryMb,
     log,
     onUnexpectedExit: () => {},
   })

@@ -24,6 +24,8 @@ const EnvSchema = z.object({
   SANDBOX_MAX_BODY_BYTES: count(10 * 1024 * 1024),
   SANDBOX_MAX_FILE_BYTES: count(100 * 1024 * 1024),
   SANDBOX_IDLE_TIMEOUT: seconds(3600),
+  /** Per-kernel memory: address space of a Python kernel, V8 heap of a JS/TS kernel. 0 = no cap. */
+  SANDBOX_KERNEL_MEMORY_MB: count(2048),
   SANDBOX_MAX_CONTEXTS: count(32),
   SANDBOX_WORKSPACE_ROOT: z.string().min(1).default(path.join(os.tmpdir(), 'sci-workspaces')),
   /** Python with Debian's ipykernel and jupyter-server; the first python3 on PATH may lack them. */
@@ -45,6 +47,7 @@ export type Config = Readonly<{
   maxBodyBytes: number
   maxFileBytes: number
   idleTimeoutMs: number
+  kernelMemoryMb: number
   maxContexts: number
   workspaceRoot: string
   python: string
@@ -80,6 +83,7 @@ export function loadConfig(
     maxBodyBytes: e.SANDBOX_MAX_BODY_BYTES,
     maxFileBytes: e.SANDBOX_MAX_FILE_BYTES,
     idleTimeoutMs: ms(e.SANDBOX_IDLE_TIMEOUT),
+    kernelMemoryMb: e.SANDBOX_KERNEL_MEMORY_MB,
     maxContexts: e.SANDBOX_MAX_CONTEXTS,
     workspaceRoot: path.resolve(e.SANDBOX_WORKSPACE_ROOT),
     python: e.SANDBOX_PYTHON,

@@ -28,6 +28,7 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
   await mkdir(config.workspaceRoot, { recursive: true })
   const runtime = await ProcessKernelRuntime.start({
     python: config.python,
+    kernelMemoryMb: config.kernelMemoryMb,
     workspaceRoot: config.workspaceRoot,
     startupTimeoutMs: config.startupTimeoutMs,
     log,

@@ -15,6 +15,8 @@ export type JupyterServerOptions = {
   /** Directory the server serves and kernels start in. */
   rootDir: string
   startupTimeoutMs: number
+  /** Per-kernel memory cap in MiB; 0 = none. */
+  kernelMemoryMb: number
   /** TCP_NODELAY on kernel WebSockets; only the benchmark turns it off, to show what it saves. */
   nodelay?: boolean
   log: Logger
@@ -50,7 +52,7 @@ export class JupyterServer {
     const port = await freePort()
     const token = randomBytes(24).toString('hex')
     const dirs = await prepareDirs(runDir)
-    await writeKernelSpecs(dirs.data, python)
+    await writeKernelSpecs(dirs.data, python, options.kernelMemoryMb)
     const child = spawn(
       python,
       ['-m', 'jupyter_server', `--config=${path.join(ASSETS_DIR, 'jupyter_server_config.py')}`],
@@ -148,8 +150,8 @@ async function prepareDirs(runDir: string) {
   return dirs
 }
 
-async function writeKernelSpecs(dataDir: string, python: string): Promise<void> {
-  for (const [name, spec] of Object.entries(kernelSpecs(python))) {
+async function writeKernelSpecs(dataDir: string, python: string, memoryMb: number): Promise<void> {
+  for (const [name, spec] of Object.entries(kernelSpecs(python, memoryMb))) {
     const dir = path.join(dataDir, 'kernels', name)
     await mkdir(dir, { recursive: true })
     await writeFile(path.join(dir, 'kernel.json'), JSON.stringify(spec, null, 2))

@@ -36,25 +36,27 @@ type KernelSpecFile = {
  * Kernelspecs the service's Jupyter Server uses, written into its private data dir at startup:
  * nothing is installed into a user's or the system's Jupyter paths.
  * @param python - interpreter with ipykernel (Debian's /usr/bin/python3 by default)
+ * @param memoryMb - per-kernel memory cap: address space for Python, V8 heap for Node; 0 = none
  */
-export function kernelSpecs(python: string): Record<string, KernelSpecFile> {
+export function kernelSpecs(python: string, memoryMb: number): Record<string, KernelSpecFile> {
   const tslab = path.join(ASSETS_DIR, 'tslab_kernel.cjs')
-  const node = process.execPath
+  const node = [process.execPath, ...(memoryMb > 0 ? [`--max-old-space-size=${memoryMb}`] : [])]
   return {
     [KERNEL_SPEC.python]: {
       argv: [python, path.join(ASSETS_DIR, 'python_kernel.py'), '-f', '{connection_file}'],
+      env: { SCI_KERNEL_MEMORY_BYTES: String(memoryMb * 1024 * 1024) },
       display_name: 'Python 3 (sandbox)',
       language: 'python',
       interrupt_mode: 'signal',
     },
     [KERNEL_SPEC.javascript]: {
-      argv: [node, tslab, '{connection_file}', '--js'],
+      argv: [...node, tslab, '{connection_file}', '--js'],
       display_name: 'JavaScript (tslab)',
       language: 'javascript',
       interrupt_mode: 'signal',
     },
     [KERNEL_SPEC.typescript]: {
-      argv: [node, tslab, '{connection_file}'],
+      argv: [...node, tslab, '{connection_file}'],
       display_name: 'TypeScript (tslab)',
       language: 'typescript',
       interrupt_mode: 'signal',

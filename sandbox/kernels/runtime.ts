@@ -19,6 +19,7 @@ export interface KernelRuntime {
 
 export type ProcessRuntimeOptions = {
   python: string
+  kernelMemoryMb: number
   workspaceRoot: string
   startupTimeoutMs: number
   log: Logger
@@ -107,6 +108,7 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
       runDir: this.runDir,
       rootDir: this.options.workspaceRoot,
       startupTimeoutMs: this.options.startupTimeoutMs,
+      kernelMemoryMb: this.options.kernelMemoryMb,
       log: this.options.log,
       onUnexpectedExit: (code, signal) => this.onServerExit(code, signal),
     }).then(

@@ -16,7 +16,7 @@ async function exec(id: string, code: string, extra: Record<string, unknown> = {
 }
 
 beforeAll(async () => {
-  s = await startSandbox({ maxOutputChars: 20_000, interruptGraceMs: 1000 })
+  s = await startSandbox({ maxOutputChars: 20_000, interruptGraceMs: 1000, kernelMemoryMb: 512 })
 })
 afterAll(() => s?.close())
 
@@ -138,6 +138,28 @@ describe('crash loop', () => {
     expect((await s.api('POST', `/api/v1/contexts/${id}/restart`)).body.status).toBe('active')
     expect((await exec(id, 'print(1)')).output.stdout).toBe('1\n')
     expect((await exec(bystander, 'print(alive)')).output.stdout).toBe('yes\n')
+  })
+})
+
+describe('memory limits', () => {
+  it('stops a Python memory bomb with a MemoryError; the kernel lives on', async () => {
+    const id = await create()
+    await exec(id, 'kept = 1')
+    const bomb = await exec(id, 'a = []\nwhile True:\n    a.append(bytearray(50 * 1024 * 1024))')
+    expect(bomb.error.name).toBe('MemoryError')
+    expect((await exec(id, 'del a\nprint(kept)')).output.stdout).toBe('1\n')
+    expect((await exec(id, 'x = bytearray(64 * 1024**3)')).error.name).toBe('MemoryError')
+  })
+
+  it('restarts a JavaScript kernel that runs out of heap', async () => {
+    const id = await create('javascript')
+    const bomb = await exec(id, 'const a = []\nwhile (true) a.push(new Array(1e6).fill(0))')
+    expect(bomb).toMatchObject({
+      success: false,
+      context_restarted: true,
+      error: { reason: 'kernel_died' },
+    })
+    expect((await exec(id, 'console.log(1 + 1)')).output.stdout).toBe('2\n')
   })
 })
 

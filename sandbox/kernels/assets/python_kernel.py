@@ -1,8 +1,12 @@
-# Starts ipykernel with two latency fixes for ipykernel 6.x.
+# Starts ipykernel with a memory limit and two latency fixes for ipykernel 6.x.
+# 0. SCI_KERNEL_MEMORY_BYTES caps the kernel's address space, so a memory bomb ends in a
+#    MemoryError inside the cell instead of starving the machine.
 # 1. Each execute flushes stdout and stderr through the IOPub thread and waits for it, about 2 ms,
 #    even when nothing was printed. Skip the round trip when there is nothing to send.
 # 2. A fixed 0.5 ms sleep after that flush (`_execute_sleep`) only orders shell replies behind
 #    IOPub output for clients that do not wait for the idle status; the sandbox always waits.
+import os
+import resource
 import sys
 
 from ipykernel import iostream
@@ -23,6 +27,9 @@ def _flush_if_pending(self):
 iostream.OutStream.flush = _flush_if_pending
 
 if __name__ == "__main__":
+    limit = int(os.environ.pop("SCI_KERNEL_MEMORY_BYTES", "0"))
+    if limit > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     config = Config()
     config.Kernel._execute_sleep = 0
     IPKernelApp.launch_instance(argv=sys.argv[1:], config=config)

@@ -1,0 +1,196 @@
+/**
+ * CI evaluation throughput: jobs per second through sandbox-eval's path (embedded sandbox, the
+ * one-shot route, a fresh kernel per job) at concurrency 1, 2, 4 and 8, on a trivial case and on a
+ * pandas case, side by side in one run with the floor of a fresh `python3 -c` process per job.
+ * Each point also reports CPU seconds per job over the whole process tree (this process, the
+ * Jupyter Server and every kernel), which bounds jobs/s on a machine of N cores at N / CPU.
+ *
+ * Rates are steady state: the clock starts when the first `concurrency` jobs, which the pre-filled
+ * warm pool serves at once, have finished.
+ *
+ * Alone: `npx tsx bench/eval.ts` (BENCH_EVAL_N jobs per point, default 40).
+ * From bench/run.ts: `table(await benchEval(n))`.
+ */
+import { execFile, execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
+import { promisify } from 'node:util'
+import { parseCases } from '../eval/cases.js'
+import { createEvalClient } from '../eval/client.js'
+import { runAll } from '../eval/runner.js'
+import { loadConfig } from '../sandbox/config.js'
+import { createLogger } from '../sandbox/logger.js'
+import { createSandbox } from '../sandbox/sandbox.js'
+import { descendants } from '../test/helpers/processes.js'
+import { type Row, summarize } from './stats.js'
+
+const WORKLOADS = [
+  { name: 'trivial', code: 'print(1)', expected: '1' },
+  {
+    name: 'pandas',
+    code: "import pandas as pd; print(pd.DataFrame({'a':[1,2]}).sum().a)",
+    expected: '3',
+  },
+] as const
+const CONCURRENCY = [1, 2, 4, 8]
+const PYTHON = '/usr/bin/python3'
+
+/** One point of the table. */
+export type EvalPoint = {
+  workload: string
+  concurrency: number
+  sandbox: { jobsPerS: number; cpuPerJobS: number; latencyMs: number[] }
+  floor: { jobsPerS: number; cpuPerJobS: number }
+}
+
+/** Measures every point: per concurrency, one embedded sandbox for both workloads, then the floor. */
+export async function measureEval(n = 40): Promise<EvalPoint[]> {
+  const points: EvalPoint[] = []
+  const log = createLogger('warn')
+  for (const concurrency of CONCURRENCY) {
+    // What sandbox-eval sets up: as many warm Python kernels as cases run at once.
+    const config = loadConfig({
+      LOG_LEVEL: 'warn',
+      SANDBOX_POOL_PYTHON: String(concurrency),
+      SANDBOX_POOL_JAVASCRIPT: '0',
+      SANDBOX_POOL_TYPESCRIPT: '0',
+      ...pick(process.env, 'SANDBOX_POOL_REFILL_CONCURRENCY'),
+    })
+    const sandbox = await createSandbox(config, log)
+    const client = createEvalClient({
+      fetch: async (input, init) => sandbox.app.fetch(new Request(input, init)),
+      baseUrl: 'http://embedded-sandbox',
+    })
+    try {
+      for (const workload of WORKLOADS) {
+        await sandbox.pool.filled()
+        const cases = Array.from({ length: n }, (_, i) =>
+          JSON.stringify({
+            id: `job-${i}`,
+            code: workload.code,
+            expected_stdout: workload.expected,
+          }),
+        ).join('\n')
+        const finishedAt: number[] = []
+        const latencyMs: number[] = []
+        const cpu = startCpu()
+        await runAll(parseCases(cases), {
+          client,
+          concurrency,
+          signal: new AbortController().signal,
+          onResult(result) {
+            if (result.status !== 'pass')
+              throw new Error(`bench job failed: ${JSON.stringify(result)}`)
+            finishedAt.push(performance.now())
+            latencyMs.push(result.time * 1000)
+          },
+        })
+        const sandboxPoint = {
+          ...steadyRate(finishedAt, concurrency),
+          cpuPerJobS: cpu() / n,
+          latencyMs,
+        }
+        points.push({
+          workload: workload.name,
+          concurrency,
+          sandbox: sandboxPoint,
+          floor: await floor(workload.code, concurrency, n),
+        })
+        console.error(`eval bench: ${workload.name} c=${concurrency} done`)
+      }
+    } finally {
+      await sandbox.close()
+    }
+  }
+  return points
+}
+
+/**
+ * The bench as rows of bench/stats.ts (per-job latency in ms), jobs/s and CPU/job in the name.
+ * @param n - jobs per point
+ */
+export async function benchEval(n = 40): Promise<Row[]> {
+  return (await measureEval(n)).map((point) => {
+    const { sandbox, floor: base } = point
+    const name = `eval ${point.workload} c=${point.concurrency}: ${sandbox.jobsPerS.toFixed(2)} jobs/s (${sandbox.cpuPerJobS.toFixed(2)} CPU s/job); python3 -c floor ${base.jobsPerS.toFixed(1)} jobs/s (${base.cpuPerJobS.toFixed(3)} CPU s/job)`
+    return summarize(name, sandbox.latencyMs)
+  })
+}
+
+/** A Markdown table of the points, sandbox and floor side by side. */
+export function evalTable(points: EvalPoint[]): string {
+  const lines = [
+    '| workload | concurrency | sandbox jobs/s | sandbox CPU s/job | job p50 ms | job p95 ms | `python3 -c` jobs/s | `python3 -c` CPU s/job |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ]
+  for (const { workload, concurrency, sandbox, floor: base } of points) {
+    const { p50, p95 } = summarize(workload, sandbox.latencyMs)
+    lines.push(
+      `| ${workload} | ${concurrency} | ${sandbox.jobsPerS.toFixed(2)} | ${sandbox.cpuPerJobS.toFixed(2)} | ${p50.toFixed(0)} | ${p95.toFixed(0)} | ${base.jobsPerS.toFixed(1)} | ${base.cpuPerJobS.toFixed(3)} |`,
+    )
+  }
+  return lines.join('\n')
+}
+
+/** Jobs/s from completion times, after the first `skip` completions (the warm pool's burst). */
+function steadyRate(finishedAt: number[], skip: number): { jobsPerS: number } {
+  const from = finishedAt[skip - 1] ?? Number.NaN
+  const to = finishedAt[finishedAt.length - 1] ?? Number.NaN
+  return { jobsPerS: ((finishedAt.length - skip) * 1000) / (to - from) }
+}
+
+const execFileAsync = promisify(execFile)
+
+/** The floor: `n` fresh `python3 -c code` processes, `concurrency` at a time. */
+async function floor(code: string, concurrency: number, n: number) {
+  const finishedAt: number[] = []
+  const cpu = startCpu()
+  let next = 0
+  const worker = async () => {
+    while (next++ < n) {
+      await execFileAsync(PYTHON, ['-c', code])
+      finishedAt.push(performance.now())
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  return { ...steadyRate(finishedAt, concurrency), cpuPerJobS: cpu() / n }
+}
+
+const TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim())
+
+/**
+ * CPU seconds used by this process and everything below it, exited children included (a waited-for
+ * child's time moves into its parent's cutime/cstime, so nothing is counted twice).
+ * @returns a function giving the CPU seconds spent since the call
+ */
+function startCpu(): () => number {
+  const total = () =>
+    [process.pid, ...descendants(process.pid).map((proc) => proc.pid)].reduce(
+      (sum, pid) => sum + cpuTicks(pid),
+      0,
+    ) / TICKS_PER_S
+  const before = total()
+  return () => total() - before
+}
+
+function cpuTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // After the parenthesised name: state is field 3; utime, stime, cutime, cstime are 14–17.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return fields.slice(11, 15).reduce((sum, field) => sum + Number(field), 0)
+  } catch {
+    return 0 // exited meanwhile; its time is now its parent's
+  }
+}
+
+function pick(env: NodeJS.ProcessEnv, key: string): Record<string, string> {
+  const value = env[key]
+  return value === undefined ? {} : { [key]: value }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const n = Number(process.env.BENCH_EVAL_N ?? 40)
+  process.stdout.write(`${evalTable(await measureEval(n))}\n`)
+  process.exit(0)
+}
