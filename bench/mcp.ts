@@ -1,9 +1,11 @@
 /**
- * MCP run_code round trip over stdio, side by side with the REST execute it wraps, in one run and
- * on one context: the two calls alternate, so both see the same kernel, machine load and warm-up.
- * The MCP server runs in remote mode against the same sandbox, so its path is the REST path plus
- * the stdio hop and the tool's own work: the difference of the two p50s is the MCP overhead
- * (target: at most 1 ms).
+ * MCP run_code round trip over stdio, side by side with the REST execute, in one run: the calls
+ * alternate, so all of them see the same machine load and warm-up. Two MCP servers run:
+ * - embedded (no SANDBOX_BASE_URL, what Claude Desktop launches): stdio, then the sandbox inside
+ *   the MCP process. Its own kernel, but the same process hops as a REST client's execute.
+ * - remote (SANDBOX_BASE_URL, what the Docker stack runs): stdio, then the REST call itself on the
+ *   same context as the REST row, so the difference of the two p50s is all MCP adds.
+ * A ping over stdio shows the transport's own round trip.
  *
  * Alone: `npx tsx bench/mcp.ts [n]`. From bench/run.ts: `table(await benchMcp(n))`.
  */
@@ -28,9 +30,8 @@ export type McpBenchOptions = {
 const ROOT = path.resolve(import.meta.dirname, '..')
 
 /**
- * Measures both round trips `n` times each, in milliseconds.
- * @returns three rows: the REST execute, MCP run_code over stdio, and an MCP ping over stdio (the
- *   transport's own round trip, no sandbox call)
+ * Measures every round trip `n` times, in milliseconds.
+ * @returns rows: REST execute, run_code over stdio (embedded), run_code over stdio (remote), ping
  */
 export async function benchMcp(
   n = 500,
@@ -47,7 +48,16 @@ export async function benchMcp(
   })
   if (created.status !== 201) throw new Error(`create context: HTTP ${created.status}`)
   const { context_id: id } = (await created.json()) as { context_id: string }
-  const client = await connectMcp(baseUrl, apiKey)
+  const remote = await connectMcp({
+    SANDBOX_BASE_URL: baseUrl,
+    ...(apiKey ? { SANDBOX_API_KEY: apiKey } : {}),
+  })
+  const embedded = await connectMcp({
+    SANDBOX_POOL_PYTHON: '1',
+    SANDBOX_POOL_JAVASCRIPT: '0',
+    SANDBOX_POOL_TYPESCRIPT: '0',
+  })
+  const embeddedId = (await runCode(embedded, { code: '0' })).context_id as string
 
   const rest = async () => {
     const response = await fetch(`${baseUrl}/api/v1/contexts/${id}/execute`, {
@@ -58,63 +68,62 @@ export async function benchMcp(
     const result = (await response.json()) as { success?: boolean }
     if (!result.success) throw new Error(`REST execute failed: ${JSON.stringify(result)}`)
   }
-  const mcp = async () => {
-    const result = (await client.callTool({
-      name: 'run_code',
-      arguments: { code, context_id: id },
-    })) as CallToolResult
-    if (result.isError || !result.structuredContent?.success) {
-      throw new Error(`run_code failed: ${JSON.stringify(result.content)}`)
-    }
+  const rounds = {
+    rest,
+    embedded: () => runCode(embedded, { code, context_id: embeddedId }),
+    remote: () => runCode(remote, { code, context_id: id }),
+    ping: () => remote.ping(),
   }
-
-  const ping = async () => {
-    await client.ping()
-  }
-
-  const times = { rest: [] as number[], mcp: [] as number[], ping: [] as number[] }
+  const times = { rest: [] as number[], embedded: [] as number[], remote: [] as number[] }
+  const pings: number[] = []
   try {
-    for (let i = 0; i < warmup; i++) {
-      await rest()
-      await mcp()
-    }
+    for (let i = 0; i < warmup; i++) for (const round of Object.values(rounds)) await round()
     for (let i = 0; i < n; i++) {
-      times.rest.push(await timed(rest))
-      times.mcp.push(await timed(mcp))
-      times.ping.push(await timed(ping))
+      times.rest.push(await timed(rounds.rest))
+      times.embedded.push(await timed(rounds.embedded))
+      times.remote.push(await timed(rounds.remote))
+      pings.push(await timed(rounds.ping))
     }
   } finally {
-    await client.close()
+    await Promise.allSettled([remote.close(), embedded.close()])
     await fetch(`${baseUrl}/api/v1/contexts/${id}`, { method: 'DELETE', headers })
   }
   return [
     summarize(`execute ${code}, REST API (same run)`, times.rest),
-    summarize(`run_code ${code}, MCP over stdio`, times.mcp),
-    summarize('ping, MCP over stdio', times.ping),
+    summarize(`run_code ${code}, MCP stdio, embedded sandbox`, times.embedded),
+    summarize(`run_code ${code}, MCP stdio → REST (remote)`, times.remote),
+    summarize('ping, MCP stdio', pings),
   ]
 }
 
-/** `sandbox-mcp` from source, as a stdio child in remote mode. */
-async function connectMcp(baseUrl: string, apiKey: string | undefined): Promise<Client> {
+/** `sandbox-mcp` from source as a stdio child, with `env` on top of a minimal environment. */
+async function connectMcp(env: Record<string, string>): Promise<Client> {
   const client = new Client({ name: 'bench-mcp', version: '1.0.0' })
   await client.connect(
     new StdioClientTransport({
       command: process.execPath,
       args: ['--import', 'tsx', path.join(ROOT, 'mcp/main.ts')],
       cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        LOG_LEVEL: 'warn',
-        SANDBOX_BASE_URL: baseUrl,
-        ...(apiKey ? { SANDBOX_API_KEY: apiKey } : {}),
-      },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_LEVEL: 'warn', ...env },
       stderr: 'inherit',
     }),
   )
   return client
 }
 
-async function timed(run: () => Promise<void>): Promise<number> {
+/** Calls run_code and returns its structured result; a failed run fails the bench. */
+async function runCode(
+  client: Client,
+  args: { code: string; context_id?: string },
+): Promise<Record<string, unknown>> {
+  const result = (await client.callTool({ name: 'run_code', arguments: args })) as CallToolResult
+  if (result.isError || !result.structuredContent?.success) {
+    throw new Error(`run_code failed: ${JSON.stringify(result.content)}`)
+  }
+  return result.structuredContent
+}
+
+async function timed(run: () => Promise<unknown>): Promise<number> {
   const started = performance.now()
   await run()
   return performance.now() - started
@@ -126,10 +135,11 @@ function bearer(apiKey: string | undefined): Record<string, string> {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const rows = await benchMcp(Number(process.argv[2] ?? 500))
-  const [rest, mcp] = rows
-  const overhead = (mcp?.p50 ?? Number.NaN) - (rest?.p50 ?? Number.NaN)
-  process.stdout.write(
-    `## MCP\n\n${table(rows)}\n\nMCP overhead at p50: ${overhead.toFixed(2)} ms\n`,
-  )
+  const rest = rows[0]?.p50 ?? Number.NaN
+  const overheads = rows
+    .slice(1, 3)
+    .map((row) => `${row.name}: ${(row.p50 - rest).toFixed(2)} ms`)
+    .join('; ')
+  process.stdout.write(`## MCP\n\n${table(rows)}\n\np50 over REST: ${overheads}\n`)
   process.exit(0)
 }

@@ -1,8 +1,8 @@
-import { rm } from 'node:fs/promises'
 import type { Context, ContextStatus, ExecutionEvent, ExecutionResult, Language } from './api.js'
 import { SandboxError } from './errors.js'
 import { executeCell } from './execution.js'
 import type { JupyterKernel } from './kernels/kernel.js'
+import type { Workspace } from './workspace.js'
 
 /** How long an execute waits for a restarted kernel to answer before failing. */
 const KERNEL_READY_TIMEOUT_MS = 60_000
@@ -13,9 +13,7 @@ export type ContextInit = {
   name: string
   description: string
   sessionName: string | undefined
-  workingDir: string
-  /** True when the service created the working dir, so it removes it with the context. */
-  ownsWorkingDir: boolean
+  workspace: Workspace
   env: Record<string, string>
 }
 
@@ -73,7 +71,7 @@ export class ContextHandle implements AsyncDisposable {
   }
 
   toJSON(): Context {
-    const { id, language, name, description, sessionName, workingDir } = this.init
+    const { id, language, name, description, sessionName, workspace } = this.init
     return {
       context_id: id,
       type: 'jupyter',
@@ -84,7 +82,7 @@ export class ContextHandle implements AsyncDisposable {
       status: this.status,
       created_at: this.createdAt.toISOString(),
       last_used: this.lastUsed.toISOString(),
-      working_dir: workingDir,
+      working_dir: workspace.dir,
       ...(this.message ? { message: this.message } : {}),
     }
   }
@@ -127,7 +125,7 @@ export class ContextHandle implements AsyncDisposable {
     await this.restarting
   }
 
-  /** Stops the kernel and removes the working dir the service created. Idempotent. */
+  /** Stops the kernel and closes the workspace. Idempotent. */
   async close(): Promise<void> {
     if (this.status === 'stopped') return
     this.status = 'stopped'
@@ -135,7 +133,7 @@ export class ContextHandle implements AsyncDisposable {
     try {
       await this.kernel.shutdown()
     } finally {
-      if (this.init.ownsWorkingDir) await rm(this.init.workingDir, { recursive: true, force: true })
+      await this.init.workspace.close()
     }
   }
 
@@ -180,8 +178,8 @@ export class ContextHandle implements AsyncDisposable {
 
   /** Moves the kernel into the context's working dir and environment. Runs silently. */
   private async setup(): Promise<void> {
-    const { language, workingDir, env } = this.init
-    const dir = JSON.stringify(workingDir)
+    const { language, workspace, env } = this.init
+    const dir = JSON.stringify(workspace.dir)
     const vars = JSON.stringify(env)
     const code =
       language === 'python'

@@ -1,7 +1,4 @@
 import { randomUUID } from 'node:crypto'
-import { existsSync } from 'node:fs'
-import { mkdir, realpath } from 'node:fs/promises'
-import path from 'node:path'
 import type { Logger } from 'pino'
 import type {
   Context,
@@ -15,14 +12,16 @@ import type {
 import type { Config } from './config.js'
 import { ContextHandle, type ExecutionLimits } from './context.js'
 import { SandboxError } from './errors.js'
-import { writeInlineFiles } from './files.js'
 import type { KernelPool } from './kernels/pool.js'
+import type { KernelRuntime } from './kernels/runtime.js'
 import type { SandboxMetrics } from './metrics.js'
 import { checkRelativePath } from './paths.js'
+import { type Workspace, writeInlineFiles } from './workspace.js'
 
 export type ContextServiceDeps = {
   config: Config
   pool: KernelPool
+  runtime: Pick<KernelRuntime, 'openWorkspace'>
   metrics: SandboxMetrics
   log: Logger
 }
@@ -56,8 +55,13 @@ export class ContextService implements AsyncDisposable {
     this.creating += 1
     try {
       const id = `ctx-${randomUUID()}`
-      const { dir, owned } = await resolveWorkingDir(config.workspaceRoot, id, body.working_dir)
       const kernel = await pool.acquire(body.language, AbortSignal.timeout(config.startupTimeoutMs))
+      const workspace = await this.deps.runtime
+        .openWorkspace(kernel, id, body.working_dir)
+        .catch(async (error) => {
+          await kernel.shutdown()
+          throw error
+        })
       const handle = await ContextHandle.open(
         {
           id,
@@ -65,8 +69,7 @@ export class ContextService implements AsyncDisposable {
           name: body.name ?? id,
           description: body.description ?? '',
           sessionName: body.session_name,
-          workingDir: dir,
-          ownsWorkingDir: owned,
+          workspace,
           env: body.env ?? {},
         },
         kernel,
@@ -117,7 +120,7 @@ export class ContextService implements AsyncDisposable {
       name: 'one-shot',
     })
     try {
-      await writeInlineFiles(context.working_dir, body.files ?? [])
+      await writeInlineFiles(this.handle(context.context_id).init.workspace, body.files ?? [])
       return await this.run(this.handle(context.context_id), body.code, limits, options)
     } finally {
       // Answer at once; the kernel shuts down in the background, already out of the registry.
@@ -130,11 +133,11 @@ export class ContextService implements AsyncDisposable {
     }
   }
 
-  /** The working directory of a live context, for the files API. */
-  workingDir(id: string): string {
+  /** The files of a live context, for the files API. */
+  workspace(id: string): Workspace {
     const handle = this.handle(id)
     handle.lastUsed = new Date()
-    return handle.init.workingDir
+    return handle.init.workspace
   }
 
   async interrupt(id: string): Promise<Context> {
@@ -219,45 +222,5 @@ export class ContextService implements AsyncDisposable {
         this.deps.log.warn({ err: error }, 'idle stop failed'),
       )
     }
-  }
-}
-
-/**
- * Resolves a requested working dir inside the workspace root, following symlinks, and creates it.
- * @returns the directory and whether the service created it for this context alone
- */
-async function resolveWorkingDir(
-  root: string,
-  id: string,
-  requested: string | undefined,
-): Promise<{ dir: string; owned: boolean }> {
-  await mkdir(root, { recursive: true })
-  const realRoot = await realpath(root)
-  if (requested === undefined) {
-    const dir = path.join(realRoot, id)
-    await mkdir(dir, { mode: 0o700 })
-    return { dir, owned: true }
-  }
-  const outside = () =>
-    new SandboxError('INVALID_PARAMS', `working_dir must be inside the workspace root ${realRoot}`)
-  if (requested.includes('\0')) throw outside()
-  const wanted = path.resolve(realRoot, requested)
-  if (isOutside(realRoot, wanted)) throw outside()
-  // Check the deepest existing ancestor first: mkdir through a symlink would create dirs outside.
-  if (isOutside(realRoot, await realpath(await existingAncestor(wanted)))) throw outside()
-  await mkdir(wanted, { recursive: true })
-  const real = await realpath(wanted)
-  if (isOutside(realRoot, real)) throw outside()
-  return { dir: real, owned: false }
-}
-
-function isOutside(root: string, candidate: string): boolean {
-  const relative = path.relative(root, candidate)
-  return relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)
-}
-
-async function existingAncestor(dir: string): Promise<string> {
-  for (let current = dir; ; current = path.dirname(current)) {
-    if (existsSync(current) || current === path.dirname(current)) return current
   }
 }

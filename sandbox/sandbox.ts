@@ -39,7 +39,7 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
     liveContexts: (): number => contexts.size,
     poolDepth: (language) => pool.depth(language),
   })
-  const contexts = new ContextService({ config, pool, metrics, log })
+  const contexts = new ContextService({ config, pool, runtime, metrics, log })
   const app = createApp({ config, contexts, runtime, metrics, log })
   let closing: Promise<void> | undefined
   const close = () => {

@@ -103,7 +103,9 @@ export class JupyterKernel {
       silent: options.silent ?? false,
       store_history: !options.silent,
       allow_stdin: false,
-      stop_on_error: true,
+      // With stop_on_error the kernel aborts requests that arrive just after a failed cell. The
+      // sandbox queues executes itself, one at a time, so that would only drop the next request.
+      stop_on_error: false,
     })
     future.onIOPub = onIOPub
     const reply = await future.done

@@ -4,6 +4,7 @@ import path from 'node:path'
 import type { Logger } from 'pino'
 import type { Language } from '../api.js'
 import { SandboxError } from '../errors.js'
+import { HostWorkspace, type Workspace } from '../workspace.js'
 import { JupyterServer } from './jupyter-server.js'
 import { JupyterKernel } from './kernel.js'
 import { KERNEL_SPEC } from './kernelspecs.js'
@@ -12,6 +13,15 @@ import { KERNEL_SPEC } from './kernelspecs.js'
 export interface KernelRuntime {
   /** Starts a kernel and resolves once it answers; throws SandboxError UNAVAILABLE when it cannot. */
   startKernel(language: Language, signal: AbortSignal): Promise<JupyterKernel>
+  /**
+   * Creates the working directory of a new context whose code runs in `kernel`.
+   * @param requested - the client's working_dir, to be confined to what the runtime allows
+   */
+  openWorkspace(
+    kernel: JupyterKernel,
+    contextId: string,
+    requested: string | undefined,
+  ): Promise<Workspace>
   /** True while new kernels can be started. */
   readonly healthy: boolean
   close(): Promise<void>
@@ -78,6 +88,15 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
         cause: error,
       })
     }
+  }
+
+  /** Process runtime: a directory under the workspace root, on this machine's file system. */
+  openWorkspace(
+    _kernel: JupyterKernel,
+    contextId: string,
+    requested: string | undefined,
+  ): Promise<Workspace> {
+    return HostWorkspace.open(this.options.workspaceRoot, contextId, requested)
   }
 
   /** Shuts every kernel down, then the server. Idempotent. */

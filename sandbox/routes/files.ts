@@ -12,7 +12,6 @@ import {
 } from '../api.js'
 import type { ContextService } from '../contexts.js'
 import { SandboxError } from '../errors.js'
-import { listDirectory, openForRead, removePath, writeFileStream } from '../files.js'
 import { checkRelativePath } from '../paths.js'
 import { validationHook } from '../validation.js'
 
@@ -87,15 +86,14 @@ export function createFilesRoutes(contexts: ContextService, maxFileBytes: number
     .openapi(routes.list, async (c) => {
       const { id } = c.req.valid('param')
       const { path, limit } = c.req.valid('query')
-      const listing = await listDirectory(contexts.workingDir(id), path, limit)
+      const listing = await contexts.workspace(id).list(path, limit)
       return c.json({ path: path ?? '.', ...listing }, 200)
     })
     .openapi(routes.download, async (c) => {
       const { id } = c.req.valid('param')
       const { path } = c.req.valid('query')
-      const { handle, size } = await openForRead(contexts.workingDir(id), path)
-      const stream = handle.createReadStream()
-      return new Response(Readable.toWeb(stream) as ReadableStream, {
+      const { body, size } = await contexts.workspace(id).read(path)
+      return new Response(body, {
         headers: {
           'content-type': getMimeType(path) ?? 'application/octet-stream',
           'content-length': String(size),
@@ -105,14 +103,15 @@ export function createFilesRoutes(contexts: ContextService, maxFileBytes: number
     .openapi(routes.upload, async (c) => {
       const { id } = c.req.valid('param')
       const { path } = c.req.valid('query')
-      const dir = contexts.workingDir(id)
       const body = c.req.raw.body ?? Readable.from([])
-      const size = await writeFileStream(dir, path, body as AsyncIterable<Uint8Array>, maxFileBytes)
+      const size = await contexts
+        .workspace(id)
+        .write(path, body as AsyncIterable<Uint8Array>, maxFileBytes)
       return c.json({ files: [{ path, size }] }, 201)
     })
     .openapi(routes.uploadForm, async (c) => {
       const { id } = c.req.valid('param')
-      const dir = contexts.workingDir(id)
+      const workspace = contexts.workspace(id)
       const form = await c.req.parseBody({ all: true }).catch((error) => {
         throw new SandboxError(
           'INVALID_PARAMS',
@@ -130,14 +129,14 @@ export function createFilesRoutes(contexts: ContextService, maxFileBytes: number
       for (const file of files) {
         const path = target ? `${target}/${file.name}` : file.name
         const stream = file.stream() as unknown as AsyncIterable<Uint8Array>
-        written.push({ path, size: await writeFileStream(dir, path, stream, maxFileBytes) })
+        written.push({ path, size: await workspace.write(path, stream, maxFileBytes) })
       }
       return c.json({ files: written }, 201)
     })
     .openapi(routes.remove, async (c) => {
       const { id } = c.req.valid('param')
       const { path } = c.req.valid('query')
-      await removePath(contexts.workingDir(id), path)
+      await contexts.workspace(id).remove(path)
       return c.json({ path }, 200)
     })
 }

@@ -43,6 +43,7 @@ describe('process runtime: isolated', () => {
 
   it('F5: kernels inherit no secret of the service: no API key, Jupyter token or service env', async () => {
     const result = await exec(b, 'import os, json\nprint(json.dumps(dict(os.environ)))')
+    expect(result.output?.stdout, JSON.stringify(result)).toMatch(/^\{/)
     const env = JSON.parse(result.output.stdout) as Record<string, string>
     const text = JSON.stringify(env)
     expect(text).not.toContain('api-key-canary')

@@ -105,6 +105,13 @@ describe('execute', () => {
     expect(result.error.traceback).not.toContain('\u001b[')
   })
 
+  it('runs an execute sent right after a failing one (no stop-on-error abort)', async () => {
+    for (let i = 0; i < 20; i++) {
+      expect((await exec(ctx, '1 / 0')).error.name).toBe('ZeroDivisionError')
+      expect((await exec(ctx, `print(${i})`)).output.stdout).toBe(`${i}\n`)
+    }
+  })
+
   it('returns a matplotlib figure as image/png and HTML as text/html', async () => {
     const result = await exec(
       ctx,

@@ -14,16 +14,31 @@ from ipykernel.kernelapp import IPKernelApp
 from traitlets.config import Config
 
 _flush = iostream.OutStream.flush
+_flush_in_thread = iostream.OutStream._flush
+
+
+def _flush_in_thread_tracked(self):
+    # The IO thread's own timed flush clears _flush_pending before it queues its message: count it
+    # as in flight until the message is queued, so the idle status can never overtake it.
+    self._sci_in_flight = True
+    try:
+        _flush_in_thread(self)
+    finally:
+        self._sci_in_flight = False
 
 
 def _flush_if_pending(self):
+    # Read order matters: pending, then in flight, then the buffer (each step is set before the
+    # previous one is cleared in the IO thread).
+    if self._flush_pending or self._subprocess_flush_pending or getattr(self, "_sci_in_flight", False):
+        return _flush(self)
     with self._buffer_lock:
         empty = self._buffer.tell() == 0
-    if empty and self.echo is None and not self._flush_pending and not self._subprocess_flush_pending:
-        return
-    _flush(self)
+    if not empty or self.echo is not None:
+        return _flush(self)
 
 
+iostream.OutStream._flush = _flush_in_thread_tracked
 iostream.OutStream.flush = _flush_if_pending
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import {
 } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable } from 'node:stream'
-import type { FileEntry, InlineFile } from './api.js'
+import type { FileEntry } from './api.js'
 import { SandboxError } from './errors.js'
 import { resolveInside } from './paths.js'
 
@@ -22,16 +22,6 @@ import { resolveInside } from './paths.js'
  * the open file really is, and that no hard link elsewhere shares it. Whatever a race does, nothing outside the working dir is read or
  * written.
  */
-
-/**
- * Writes request-supplied files into a fresh working directory, before any user code ran there.
- */
-export async function writeInlineFiles(workingDir: string, files: InlineFile[]): Promise<void> {
-  for (const file of files) {
-    const content = Buffer.from(file.content, file.encoding === 'base64' ? 'base64' : 'utf8')
-    await writeFileStream(workingDir, file.path, Readable.from([content]), Number.POSITIVE_INFINITY)
-  }
-}
 
 /**
  * Streams `body` into `relative` inside the working dir, creating parent directories.

@@ -1,0 +1,37 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import { z } from 'zod'
+import type { ToolDeps } from './index.js'
+import { jsonResult, withErrorResults } from './results.js'
+
+const StopContextOutput = z.object({
+  context_id: z.string(),
+  status: z.literal('stopped'),
+  message: z.string(),
+})
+
+/** stop_context: stops a context's kernel; its variables and files are gone. */
+export function registerStopContextTool(server: McpServer, { sandbox, log }: ToolDeps): void {
+  server.registerTool(
+    'stop_context',
+    {
+      title: 'Stop context',
+      description:
+        'Stop a code context: its kernel shuts down and every variable, import and file in it is lost. Use it when a task is done, to free resources. Stopping a default context is allowed; run_code creates a fresh one on its next call without context_id.',
+      inputSchema: {
+        context_id: z
+          .string()
+          .min(1)
+          .describe('Id of the context to stop, from create_context or list_contexts'),
+      },
+      outputSchema: StopContextOutput.shape,
+      annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: false },
+    },
+    withErrorResults(log, async ({ context_id }, extra) => {
+      const stopped = await sandbox.stopContext(context_id, { signal: extra.signal })
+      return jsonResult({
+        ...stopped,
+        message: `Context ${stopped.context_id} stopped; its state is gone`,
+      } satisfies z.infer<typeof StopContextOutput>)
+    }),
+  )
+}
