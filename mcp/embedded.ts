@@ -18,7 +18,8 @@ export async function startEmbeddedSandbox(config: McpConfig, log: Logger): Prom
   log.info({ workspaceRoot: sandboxConfig.workspaceRoot }, 'embedded sandbox started')
   const client = createSandboxClient({
     fetch: async (input, init) => sandbox.app.fetch(new Request(input, init)),
-    baseUrl: 'http://embedded-sandbox',
+    // A loopback name: the sandbox refuses other Host names (DNS rebinding protection).
+    baseUrl: 'http://localhost',
     apiKey: sandboxConfig.apiKey,
     requestTimeoutMs: config.requestTimeoutMs,
   })

@@ -8,6 +8,7 @@ import { describeError, SandboxError } from './errors.js'
 import type { KernelRuntime } from './kernels/runtime.js'
 import type { SandboxMetrics } from './metrics.js'
 import { apiKeyAuth } from './middleware/auth.js'
+import { hostCheck } from './middleware/host-check.js'
 import { requestLog } from './middleware/request-log.js'
 import { createContextsRoutes } from './routes/contexts.js'
 import { createExecuteRoutes } from './routes/execute.js'
@@ -29,6 +30,7 @@ export function createApp({ config, contexts, runtime, metrics, log }: AppDeps) 
   const app = new OpenAPIHono()
   app.use(requestId())
   app.use(requestLog(log))
+  app.use(hostCheck(config.allowedHosts))
   app.get('/health', (c) => (runtime.healthy ? c.text('OK') : c.text('UNAVAILABLE', 503)))
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

@@ -10,6 +10,16 @@ const EnvSchema = z.object({
   SANDBOX_HOST: z.string().min(1).default('127.0.0.1'),
   SANDBOX_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
   SANDBOX_API_KEY: z.string().min(1).optional(),
+  /** Host names served besides loopback ones (DNS rebinding protection); `*` serves any. */
+  SANDBOX_ALLOWED_HOSTS: z
+    .string()
+    .default('')
+    .transform((list) =>
+      list
+        .split(',')
+        .map((host) => host.trim())
+        .filter(Boolean),
+    ),
   /** Default execute timeout when a request gives none. */
   SANDBOX_TIMEOUT: seconds(30),
   /** Largest timeout a request may ask for. */
@@ -39,6 +49,7 @@ export type Config = Readonly<{
   host: string
   port: number
   apiKey: string | undefined
+  allowedHosts: readonly string[]
   defaultTimeoutMs: number
   maxTimeoutMs: number
   interruptGraceMs: number
@@ -65,12 +76,16 @@ export function loadConfig(
   env: Record<string, string | undefined> = process.env,
   overrides: Partial<Config> = {},
 ): Config {
-  const e = EnvSchema.parse(env)
+  // Compose passes unset variables as "": treat them as unset, so defaults apply.
+  const e = EnvSchema.parse(
+    Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')),
+  )
   const ms = (s: number) => Math.round(s * 1000)
   return Object.freeze({
     host: e.SANDBOX_HOST,
     port: e.SANDBOX_PORT,
     apiKey: e.SANDBOX_API_KEY,
+    allowedHosts: e.SANDBOX_ALLOWED_HOSTS,
     defaultTimeoutMs: ms(e.SANDBOX_TIMEOUT),
     maxTimeoutMs: ms(e.SANDBOX_MAX_TIMEOUT),
     interruptGraceMs: ms(e.SANDBOX_INTERRUPT_GRACE),

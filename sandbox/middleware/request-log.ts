@@ -6,7 +6,9 @@ export function requestLog(log: Logger): MiddlewareHandler {
   return async function logRequest(c, next) {
     const started = performance.now()
     await next()
-    log.info(
+    // Health checks come every few seconds from Docker: keep them out of the info log.
+    const level = c.req.path === '/health' ? 'debug' : 'info'
+    log[level](
       {
         requestId: c.get('requestId'),
         method: c.req.method,

@@ -62,6 +62,21 @@ describe('auth', () => {
   })
 })
 
+describe('DNS rebinding', () => {
+  it('serves loopback Host names and SANDBOX_ALLOWED_HOSTS only', async () => {
+    await using s = await startSandbox({
+      allowedHosts: ['sandbox'],
+      poolSize: { python: 0, javascript: 0, typescript: 0 },
+    })
+    const get = (host: string) => s.sandbox.app.request('/api/v1/contexts', { headers: { host } })
+    for (const host of ['127.0.0.1:8080', 'localhost', '[::1]:80', 'sandbox:8080'])
+      expect((await get(host)).status, host).toBe(200)
+    const refused = await get('attacker.example')
+    expect(refused.status).toBe(403)
+    expect(await refused.json()).toMatchObject({ error: { code: 'FORBIDDEN' } })
+  })
+})
+
 describe('limits', () => {
   it('lets exactly SANDBOX_MAX_CONTEXTS contexts live and answers the rest with 429 and Retry-After', async () => {
     await using s = await startSandbox({ maxContexts: 2 })
