@@ -84,6 +84,7 @@ async function jupyterRoundTrip(nodelay: boolean, n: number): Promise<number[]> 
     startupTimeoutMs: 60_000,
     nodelay,
     kernelMemoryMb: config.kernelMemoryMb,
+    kernelMaxOutputChars: config.maxOutputChars * 2,
     log,
     onUnexpectedExit: () => {},
   })

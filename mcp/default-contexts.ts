@@ -14,23 +14,35 @@ export class DefaultContexts implements AsyncDisposable {
   constructor(private readonly client: SandboxClient) {}
 
   /**
-   * Runs code in the language's default context. A context that is gone (stopped by a client,
-   * reaped when idle) is created again, once, and the code runs there.
+   * Runs code in the language's default context.
    * @returns the result and the id of the context it ran in
    */
-  async execute(
+  execute(
     language: Language,
     body: ExecuteBody,
     options: ExecuteOptions,
   ): Promise<{ contextId: string; result: ExecutionResult }> {
+    return this.use(language, (contextId) => this.client.execute(contextId, body, options))
+  }
+
+  /**
+   * Calls the sandbox on the language's default context. A context that is gone (stopped by a
+   * client, reaped when idle) is created again, once, and the call is made there.
+   * @param call - one sandbox call on the given context id
+   * @returns what `call` returned, and the id of the context it used
+   */
+  async use<T>(
+    language: Language,
+    call: (contextId: string) => Promise<T>,
+  ): Promise<{ contextId: string; result: T }> {
     const contextId = await this.contextId(language)
     try {
-      return { contextId, result: await this.client.execute(contextId, body, options) }
+      return { contextId, result: await call(contextId) }
     } catch (error) {
       if (!(error instanceof SandboxApiError && error.code === 'CONTEXT_NOT_FOUND')) throw error
       this.forget(language, contextId)
       const fresh = await this.contextId(language)
-      return { contextId: fresh, result: await this.client.execute(fresh, body, options) }
+      return { contextId: fresh, result: await call(fresh) }
     }
   }
 

@@ -9,6 +9,8 @@ import {
   type ExecutionError,
   ExecutionEvent,
   ExecutionResult,
+  FileList,
+  FilesWritten,
   StoppedContext,
 } from '../sandbox/api.js'
 import { readServerSentEvents } from './sse.js'
@@ -57,19 +59,45 @@ export type ExecuteOptions = CallOptions & {
   onEvent?: (event: ExecutionEvent) => void | Promise<void>
 }
 
+export type ReadFileOptions = CallOptions & {
+  /** A larger file is refused with LIMIT_EXCEEDED (reason file_size) before it is buffered. */
+  maxBytes?: number
+}
+
+/** A downloaded file. */
+export type FileContent = {
+  bytes: Uint8Array
+  /** As the sandbox sent it, from the file's extension; application/octet-stream when unknown. */
+  contentType: string
+}
+
 /** Typed calls to the sandbox's /api/v1. Every failure is a SandboxApiError or an abort. */
 export type SandboxClient = {
   createContext(body: z.input<typeof CreateContextBody>, options?: CallOptions): Promise<Context>
   listContexts(options?: CallOptions): Promise<ContextList>
   stopContext(id: string, options?: CallOptions): Promise<StoppedContext>
   execute(id: string, body: ExecuteBody, options?: ExecuteOptions): Promise<ExecutionResult>
+  /** Lists a directory of the context's working directory, or the working directory itself. */
+  listFiles(id: string, path: string | undefined, options?: CallOptions): Promise<FileList>
+  /** Downloads a file of the context's working directory into memory. */
+  readFile(id: string, path: string, options?: ReadFileOptions): Promise<FileContent>
+  /** Creates or overwrites a file of the context's working directory, with its parents. */
+  writeFile(
+    id: string,
+    path: string,
+    bytes: Uint8Array,
+    options?: CallOptions,
+  ): Promise<FilesWritten>
 }
 
 type RequestSpec = {
-  method: 'GET' | 'POST' | 'DELETE'
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE'
   path: string
   expect: number
+  /** Sent as JSON. */
   body?: unknown
+  /** Sent as is, for file uploads. */
+  bytes?: Uint8Array
   signal?: AbortSignal
   timeoutMs?: number
   accept?: string
@@ -87,8 +115,7 @@ export function createSandboxClient({
   apiKey,
   requestTimeoutMs = 120_000,
 }: SandboxClientOptions): SandboxClient {
-  const headers: Record<string, string> = { 'content-type': 'application/json' }
-  if (apiKey) headers.authorization = `Bearer ${apiKey}`
+  const auth: Record<string, string> = apiKey ? { authorization: `Bearer ${apiKey}` } : {}
 
   /**
    * One call: fetch, exact status check, then `read` the body. Failures of the connection, at any
@@ -100,8 +127,12 @@ export function createSandboxClient({
     try {
       const response = await fetch(`${baseUrl}/api/v1${spec.path}`, {
         method: spec.method,
-        headers: spec.accept ? { ...headers, accept: spec.accept } : headers,
-        body: spec.body === undefined ? undefined : JSON.stringify(spec.body),
+        headers: {
+          ...auth,
+          'content-type': spec.bytes ? 'application/octet-stream' : 'application/json',
+          ...(spec.accept ? { accept: spec.accept } : {}),
+        },
+        body: spec.bytes ?? (spec.body === undefined ? undefined : JSON.stringify(spec.body)),
         signal: signals.length ? AbortSignal.any(signals) : undefined,
       })
       if (response.status !== spec.expect) throw await errorFrom(response, baseUrl)
@@ -164,11 +195,87 @@ export function createSandboxClient({
       }
       return onEvent ? stream(spec, onEvent) : json(ExecutionResult, spec)
     },
+    listFiles: (id, path, { signal } = {}) =>
+      json(FileList, {
+        method: 'GET',
+        path: filesPath(id, path === undefined ? {} : { path }),
+        expect: 200,
+        signal,
+        timeoutMs,
+      }),
+    readFile: (id, path, { signal, maxBytes = Number.POSITIVE_INFINITY } = {}) =>
+      call(
+        {
+          method: 'GET',
+          path: filesPath(id, { path }, '/content'),
+          expect: 200,
+          signal,
+          timeoutMs,
+        },
+        async (response) => ({
+          bytes: await readAtMost(response, maxBytes, path),
+          contentType: response.headers.get('content-type') ?? 'application/octet-stream',
+        }),
+      ),
+    writeFile: (id, path, bytes, { signal } = {}) =>
+      json(FilesWritten, {
+        method: 'PUT',
+        path: filesPath(id, { path }),
+        expect: 201,
+        bytes,
+        signal,
+        timeoutMs,
+      }),
   }
 }
 
 function contextPath(id: string): string {
   return `/contexts/${encodeURIComponent(id)}`
+}
+
+function filesPath(id: string, query: Record<string, string>, suffix = ''): string {
+  const search = new URLSearchParams(query).toString()
+  return `${contextPath(id)}/files${suffix}${search ? `?${search}` : ''}`
+}
+
+/**
+ * Buffers a download, refusing it as soon as it is known to exceed `maxBytes`: from its
+ * content-length when sent, else while reading, so a huge file is never held in memory.
+ * @throws SandboxApiError LIMIT_EXCEEDED (reason file_size)
+ */
+async function readAtMost(response: Response, maxBytes: number, path: string): Promise<Uint8Array> {
+  const tooLarge = (size: string) =>
+    new SandboxApiError(
+      'LIMIT_EXCEEDED',
+      `${path} is ${size} bytes, over the limit of ${maxBytes} bytes for one read`,
+      { reason: 'file_size' },
+    )
+  const body = response.body
+  if (!body) return new Uint8Array()
+  const length = Number(response.headers.get('content-length') ?? Number.NaN)
+  if (length > maxBytes) {
+    // Cancelling closes the file on the sandbox's side and frees the connection.
+    await body.cancel()
+    throw tooLarge(String(length))
+  }
+  const reader = body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  let finished = false
+  try {
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) break
+      size += value.byteLength
+      if (size > maxBytes) throw tooLarge(`more than ${maxBytes}`)
+      chunks.push(value)
+    }
+    finished = true
+  } finally {
+    if (!finished) await reader.cancel().catch(() => undefined)
+    reader.releaseLock()
+  }
+  return Buffer.concat(chunks)
 }
 
 /** Parses and validates a JSON body; anything else is the sandbox speaking another contract. */

@@ -8,7 +8,7 @@ export type ServerDeps = ToolDeps
 const SERVER_VERSION = '0.1.0'
 
 const INSTRUCTIONS =
-  'A code interpreter: run_code runs Python, JavaScript or TypeScript in stateful kernels on this machine. State persists between run_code calls: without context_id they share one default context per language. Use create_context for an isolated context, list_contexts to see them, stop_context to free one.'
+  "A code interpreter: run_code runs Python, JavaScript or TypeScript in stateful kernels on this machine. State persists between run_code calls: without context_id they share one default context per language. Use create_context for an isolated context, list_contexts to see them, stop_context to free one. write_file, read_file and list_files move files in and out of a context's working directory (without context_id: the default Python context), e.g. a CSV to analyse in, a result file or chart out."
 
 /**
  * One MCP server with the sandbox tools. Stdio makes one; Streamable HTTP makes one per session,

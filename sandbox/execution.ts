@@ -80,8 +80,8 @@ export async function executeCell(
     }
     if (outcome.kind === 'reply' && outcome.status !== 'ok' && !collector.error) {
       collector.setError({
-        name: 'ExecutionAborted',
-        value: `Kernel replied ${outcome.status}`,
+        name: 'KernelError',
+        value: `The kernel answered "${outcome.status}" without details (it may be out of threads or memory)`,
         traceback: '',
       })
     }

@@ -29,6 +29,8 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
   const runtime = await ProcessKernelRuntime.start({
     python: config.python,
     kernelMemoryMb: config.kernelMemoryMb,
+    // Twice the service's limit: the service still sees enough to cut and mark the output itself.
+    kernelMaxOutputChars: config.maxOutputChars * 2,
     workspaceRoot: config.workspaceRoot,
     startupTimeoutMs: config.startupTimeoutMs,
     log,

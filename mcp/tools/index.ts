@@ -4,8 +4,11 @@ import type { DefaultContexts } from '../default-contexts.js'
 import type { SandboxClient } from '../sandbox-client.js'
 import { registerCreateContextTool } from './create-context.js'
 import { registerListContextsTool } from './list-contexts.js'
+import { registerListFilesTool } from './list-files.js'
+import { registerReadFileTool } from './read-file.js'
 import { registerRunCodeTool } from './run-code.js'
 import { registerStopContextTool } from './stop-context.js'
+import { registerWriteFileTool } from './write-file.js'
 
 /** What every tool needs: the sandbox, the server's default contexts and a logger. */
 export type ToolDeps = {
@@ -23,4 +26,7 @@ export function registerTools(server: McpServer, deps: ToolDeps): void {
   registerCreateContextTool(server, deps)
   registerStopContextTool(server, deps)
   registerListContextsTool(server, deps)
+  registerWriteFileTool(server, deps)
+  registerReadFileTool(server, deps)
+  registerListFilesTool(server, deps)
 }

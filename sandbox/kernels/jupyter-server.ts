@@ -17,6 +17,8 @@ export type JupyterServerOptions = {
   startupTimeoutMs: number
   /** Per-kernel memory cap in MiB; 0 = none. */
   kernelMemoryMb: number
+  /** Output a kernel sends per execution before dropping the rest at the source; 0 = no cap. */
+  kernelMaxOutputChars: number
   /** TCP_NODELAY on kernel WebSockets; only the benchmark turns it off, to show what it saves. */
   nodelay?: boolean
   log: Logger
@@ -52,7 +54,7 @@ export class JupyterServer {
     const port = await freePort()
     const token = randomBytes(24).toString('hex')
     const dirs = await prepareDirs(runDir)
-    await writeKernelSpecs(dirs.data, python, options.kernelMemoryMb)
+    await writeKernelSpecs(dirs.data, kernelSpecs(python, options.kernelMemoryMb, options.kernelMaxOutputChars))
     const child = spawn(
       python,
       ['-m', 'jupyter_server', `--config=${path.join(ASSETS_DIR, 'jupyter_server_config.py')}`],
@@ -150,8 +152,8 @@ async function prepareDirs(runDir: string) {
   return dirs
 }
 
-async function writeKernelSpecs(dataDir: string, python: string, memoryMb: number): Promise<void> {
-  for (const [name, spec] of Object.entries(kernelSpecs(python, memoryMb))) {
+async function writeKernelSpecs(dataDir: string, specs: ReturnType<typeof kernelSpecs>): Promise<void> {
+  for (const [name, spec] of Object.entries(specs)) {
     const dir = path.join(dataDir, 'kernels', name)
     await mkdir(dir, { recursive: true })
     await writeFile(path.join(dir, 'kernel.json'), JSON.stringify(spec, null, 2))

@@ -45,6 +45,7 @@ export class JupyterKernel {
     readonly language: Language,
     private readonly connection: Kernel.IKernelConnection,
     private readonly log: Logger,
+    private readonly release?: () => Promise<void>,
   ) {
     connection.statusChanged.connect((_, status) => {
       // The server restarted a dead kernel on its own ("autorestarting") or gave up ("dead").
@@ -60,6 +61,9 @@ export class JupyterKernel {
    * Starts a kernel and waits until it answers kernel_info.
    * @param spec - kernelspec name known to the Jupyter Server
    * @param signal - aborts the wait; the half-started kernel is shut down
+   * @param release - frees what the runtime holds for this kernel (the docker runtime: its
+   *   container) in place of Jupyter's graceful shutdown; called by every shutdown(), even after
+   *   markLost(), so it must be idempotent
    */
   static async start(options: {
     language: Language
@@ -67,15 +71,21 @@ export class JupyterKernel {
     settings: ServerConnection.ISettings
     log: Logger
     signal: AbortSignal
+    release?: () => Promise<void>
   }): Promise<JupyterKernel> {
-    const { language, spec, settings, log, signal } = options
+    const { language, spec, settings, log, signal, release } = options
     const model = await KernelAPI.startNew({ name: spec }, settings)
     const connection = new SandboxKernelConnection({
       model,
       serverSettings: settings,
       handleComms: false,
     })
-    const kernel = new JupyterKernel(language, connection, log.child({ kernelId: model.id }))
+    const kernel = new JupyterKernel(
+      language,
+      connection,
+      log.child({ kernelId: model.id }),
+      release,
+    )
     try {
       await abortable(connection.info, signal)
       return kernel
@@ -170,15 +180,19 @@ export class JupyterKernel {
 
   /** Shuts the kernel down; idempotent, and "already gone" counts as success. */
   async shutdown(): Promise<void> {
-    if (this.closed) return
-    this.closed = true
-    this.emit('shutdown')
     try {
-      await this.connection.shutdown()
-    } catch (error) {
-      this.log.debug({ err: error }, 'kernel shutdown failed; treating it as gone')
+      if (this.closed) return
+      this.closed = true
+      this.emit('shutdown')
+      try {
+        if (!this.release) await this.connection.shutdown()
+      } catch (error) {
+        this.log.debug({ err: error }, 'kernel shutdown failed; treating it as gone')
+      } finally {
+        this.connection.dispose()
+      }
     } finally {
-      this.connection.dispose()
+      await this.release?.()
     }
   }
 

@@ -37,14 +37,22 @@ type KernelSpecFile = {
  * nothing is installed into a user's or the system's Jupyter paths.
  * @param python - interpreter with ipykernel (Debian's /usr/bin/python3 by default)
  * @param memoryMb - per-kernel memory cap: address space for Python, V8 heap for Node; 0 = none
+ * @param maxOutputChars - output a Python kernel sends per execution before it drops the rest
  */
-export function kernelSpecs(python: string, memoryMb: number): Record<string, KernelSpecFile> {
+export function kernelSpecs(
+  python: string,
+  memoryMb: number,
+  maxOutputChars: number,
+): Record<string, KernelSpecFile> {
   const tslab = path.join(ASSETS_DIR, 'tslab_kernel.cjs')
   const node = [process.execPath, ...(memoryMb > 0 ? [`--max-old-space-size=${memoryMb}`] : [])]
   return {
     [KERNEL_SPEC.python]: {
       argv: [python, path.join(ASSETS_DIR, 'python_kernel.py'), '-f', '{connection_file}'],
-      env: { SCI_KERNEL_MEMORY_BYTES: String(memoryMb * 1024 * 1024) },
+      env: {
+        SCI_KERNEL_MEMORY_BYTES: String(memoryMb * 1024 * 1024),
+        SCI_KERNEL_MAX_OUTPUT_CHARS: String(maxOutputChars),
+      },
       display_name: 'Python 3 (sandbox)',
       language: 'python',
       interrupt_mode: 'signal',

@@ -5,8 +5,8 @@ import type { KernelRuntime } from './runtime.js'
 
 /**
  * Started kernels waiting per language, so creating a context does not wait for a kernel to boot.
- * Refills in the background, `refillConcurrency` kernels at a time. Owns the idle kernels; a kernel
- * handed out belongs to its taker.
+ * Refills in the background, one kernel at a time: on a small machine parallel kernel starts only
+ * slow each other down. Owns the idle kernels; a kernel handed out belongs to its taker.
  */
 export class KernelPool implements AsyncDisposable {
   private readonly idle: Record<Language, JupyterKernel[]> = {
@@ -14,9 +14,7 @@ export class KernelPool implements AsyncDisposable {
     javascript: [],
     typescript: [],
   }
-  /** Kernels being started for the pool, counted towards its target so refills do not overshoot. */
-  private readonly starting: Record<Language, number> = { python: 0, javascript: 0, typescript: 0 }
-  private readonly refills = new Set<Promise<void>>()
+  private refilling: Promise<void> | undefined
   private readonly controller = new AbortController()
   private failures = 0
 
@@ -24,7 +22,6 @@ export class KernelPool implements AsyncDisposable {
     private readonly runtime: KernelRuntime,
     private readonly sizes: Readonly<Record<Language, number>>,
     private readonly log: Logger,
-    private readonly refillConcurrency = 1,
   ) {}
 
   /** Kernels ready per language, for /metrics and tests. */
@@ -32,23 +29,18 @@ export class KernelPool implements AsyncDisposable {
     return this.idle[language].filter((kernel) => kernel.usable).length
   }
 
-  /** Starts filling the pool in the background, up to `refillConcurrency` kernel starts at once. */
+  /** Starts filling the pool in the background. */
   fill(): void {
-    while (
-      !this.controller.signal.aborted &&
-      this.refills.size < this.refillConcurrency &&
-      this.neediest()
-    ) {
-      // refillLoop counts its first kernel as starting before it awaits, so neediest() sees it.
-      const refill: Promise<void> = this.refillLoop().finally(() => this.refills.delete(refill))
-      this.refills.add(refill)
-    }
+    if (this.controller.signal.aborted || this.refilling) return
+    this.refilling = this.refillLoop().finally(() => {
+      this.refilling = undefined
+    })
   }
 
   /** Resolves once every language has its target number of ready kernels (or the fill failed). */
   async filled(): Promise<void> {
     this.fill()
-    while (this.refills.size > 0) await Promise.all(this.refills)
+    await this.refilling
   }
 
   /**
@@ -67,7 +59,7 @@ export class KernelPool implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.controller.signal.aborted) return
     this.controller.abort()
-    await Promise.allSettled(this.refills)
+    await this.refilling?.catch(() => undefined)
     const kernels = LANGUAGES.flatMap((language) => this.idle[language].splice(0))
     await Promise.allSettled(kernels.map((kernel) => kernel.shutdown()))
   }
@@ -79,7 +71,6 @@ export class KernelPool implements AsyncDisposable {
   private async refillLoop(): Promise<void> {
     const signal = this.controller.signal
     for (let language = this.neediest(); language && !signal.aborted; language = this.neediest()) {
-      this.starting[language] += 1
       try {
         const kernel = await this.runtime.startKernel(language, signal)
         if (signal.aborted) {
@@ -95,23 +86,17 @@ export class KernelPool implements AsyncDisposable {
         // Back off so a broken runtime is not hammered; the next acquire or fill() retries.
         if (this.failures >= 3) return
         await new Promise((resolve) => setTimeout(resolve, 500 * this.failures))
-      } finally {
-        this.starting[language] -= 1
       }
     }
   }
 
-  /** The language below its target with the fewest ready or starting kernels; undefined when full. */
+  /** The language below its target with the fewest ready kernels, or undefined when all are full. */
   private neediest(): Language | undefined {
     let best: Language | undefined
-    let fewest = Number.POSITIVE_INFINITY
     for (const language of LANGUAGES) {
       this.idle[language] = this.idle[language].filter((kernel) => kernel.usable)
-      const have = this.idle[language].length + this.starting[language]
-      if (have < this.sizes[language] && have < fewest) {
-        best = language
-        fewest = have
-      }
+      const ready = this.idle[language].length
+      if (ready < this.sizes[language] && (!best || ready < this.idle[best].length)) best = language
     }
     return best
   }

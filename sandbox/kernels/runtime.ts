@@ -2,26 +2,44 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Logger } from 'pino'
-import type { Language } from '../api.js'
+import type { AppliedLimits, ContextLimits, Language } from '../api.js'
 import { SandboxError } from '../errors.js'
 import { HostWorkspace, type Workspace } from '../workspace.js'
 import { JupyterServer } from './jupyter-server.js'
 import { JupyterKernel } from './kernel.js'
 import { KERNEL_SPEC } from './kernelspecs.js'
 
+/** Resource limits of one context, as a runtime with per-context limits will apply them. */
+export type LimitsPlan = {
+  applied: AppliedLimits
+  /** False when a warm kernel cannot take them (another network or /workspace size). */
+  poolable: boolean
+}
+
 /** Where kernels run. The routes and the context service see only this. */
 export interface KernelRuntime {
-  /** Starts a kernel and resolves once it answers; throws SandboxError UNAVAILABLE when it cannot. */
-  startKernel(language: Language, signal: AbortSignal): Promise<JupyterKernel>
+  /**
+   * Starts a kernel and resolves once it answers; throws SandboxError UNAVAILABLE when it cannot.
+   * @param limits - a context's own limits; default: the runtime's (what the warm pool holds)
+   */
+  startKernel(language: Language, signal: AbortSignal, limits?: LimitsPlan): Promise<JupyterKernel>
   /**
    * Creates the working directory of a new context whose code runs in `kernel`.
    * @param requested - the client's working_dir, to be confined to what the runtime allows
+   * @param limits - the context's limits, applied to the kernel's environment
    */
   openWorkspace(
     kernel: JupyterKernel,
     contextId: string,
     requested: string | undefined,
+    limits?: LimitsPlan,
   ): Promise<Workspace>
+  /**
+   * Checks a create request's limits against the configured maxima. Absent on runtimes without
+   * per-context limits (the process runtime).
+   * @throws SandboxError INVALID_PARAMS naming the limit and its maximum
+   */
+  planLimits?(requested: ContextLimits | undefined): LimitsPlan
   /** True while new kernels can be started. */
   readonly healthy: boolean
   close(): Promise<void>
@@ -30,6 +48,7 @@ export interface KernelRuntime {
 export type ProcessRuntimeOptions = {
   python: string
   kernelMemoryMb: number
+  kernelMaxOutputChars: number
   workspaceRoot: string
   startupTimeoutMs: number
   log: Logger
@@ -128,6 +147,7 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
       rootDir: this.options.workspaceRoot,
       startupTimeoutMs: this.options.startupTimeoutMs,
       kernelMemoryMb: this.options.kernelMemoryMb,
+      kernelMaxOutputChars: this.options.kernelMaxOutputChars,
       log: this.options.log,
       onUnexpectedExit: (code, signal) => this.onServerExit(code, signal),
     }).then(

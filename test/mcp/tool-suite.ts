@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { beforeAll, describe, expect, it } from 'vitest'
 import packageJson from '../../package.json' with { type: 'json' }
@@ -13,14 +14,17 @@ const FLOWS = [
  * @param getClient - returns the client connected in the test file's beforeAll
  */
 export function describeTools(getClient: () => Client): void {
-  it('lists the four tools with input and output schemas and annotations', async () => {
+  it('lists the tools with input and output schemas and annotations', async () => {
     const { tools } = await getClient().listTools()
     const byName = Object.fromEntries(tools.map((tool) => [tool.name, tool]))
     expect(Object.keys(byName).sort()).toEqual([
       'create_context',
       'list_contexts',
+      'list_files',
+      'read_file',
       'run_code',
       'stop_context',
+      'write_file',
     ])
     expect(byName.run_code?.inputSchema.required).toEqual(['code'])
     expect(Object.keys(byName.run_code?.inputSchema.properties ?? {})).toEqual([
@@ -41,6 +45,15 @@ export function describeTools(getClient: () => Client): void {
       version: packageJson.version,
     })
     expect(byName.stop_context?.annotations?.destructiveHint).toBe(true)
+    expect(byName.write_file?.inputSchema.required).toEqual(['path', 'content'])
+    expect(byName.read_file?.inputSchema.required).toEqual(['path'])
+    expect(byName.list_files?.inputSchema.required ?? []).toEqual([])
+    expect(byName.read_file?.annotations?.readOnlyHint).toBe(true)
+    expect(byName.list_files?.annotations?.readOnlyHint).toBe(true)
+    expect(byName.write_file?.annotations).toMatchObject({
+      readOnlyHint: false,
+      destructiveHint: false,
+    })
   })
 
   for (const { language, define, show } of FLOWS) {
@@ -110,6 +123,8 @@ export function describeTools(getClient: () => Client): void {
     // The JSON keeps the figure's text form but not the base64 a second time.
     expect(JSON.stringify(json.results)).not.toContain('image/png')
   })
+
+  describeFiles(getClient)
 
   describe('in a scratch context', () => {
     let id = ''
@@ -220,5 +235,105 @@ export function describeTools(getClient: () => Client): void {
       const after = await call(client, 'run_code', { code: '6 * 7', context_id: id })
       expect(after.json.results).toEqual([{ 'text/plain': '42' }])
     })
+  })
+}
+
+/** Files in and out of the default Python context, as a model that never manages contexts uses them. */
+function describeFiles(getClient: () => Client): void {
+  it('writes a CSV, analyses it with pandas and reads the result back byte for byte', async () => {
+    const client = getClient()
+    const written = await call(client, 'write_file', {
+      path: 'data.csv',
+      content: 'x,y\n1,2\n3,4\n',
+    })
+    expect(written.json).toMatchObject({ path: 'data.csv', size: 12, message: expect.any(String) })
+    expect(written.result.structuredContent).toEqual(written.json)
+
+    const run = await call(client, 'run_code', {
+      code: "import os, pandas as pd\ndf = pd.read_csv('data.csv')\nos.makedirs('out', exist_ok=True)\ndf.assign(z=df.x * df.y).to_csv('out/result.csv', index=False)",
+    })
+    expect(run.json.success, run.json.error?.traceback).toBe(true)
+    expect(run.json.context_id).toBe(written.json.context_id)
+
+    const read = await call(client, 'read_file', { path: 'out/result.csv' })
+    expect(read.json).toEqual({
+      context_id: written.json.context_id,
+      path: 'out/result.csv',
+      size: 19,
+      mime_type: 'text/csv',
+      kind: 'text',
+      content: 'x,y,z\n1,2,2\n3,4,12\n',
+    })
+    expect(read.result.structuredContent).toEqual(read.json)
+
+    const listed = await call(client, 'list_files')
+    expect(listed.json.entries).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'data.csv', type: 'file', size: 12 }),
+        expect.objectContaining({ name: 'out', type: 'directory' }),
+      ]),
+    )
+    const inOut = await call(client, 'list_files', { path: 'out' })
+    expect(inOut.json).toMatchObject({ path: 'out', truncated: false })
+    expect(inOut.json.entries).toEqual([
+      expect.objectContaining({ name: 'result.csv', path: 'out/result.csv', size: 19 }),
+    ])
+  })
+
+  it('returns a PNG that code saved as an image block, and other binary as a resource', async () => {
+    const client = getClient()
+    const run = await call(client, 'run_code', {
+      code: "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.savefig('chart.png')\nplt.close()",
+    })
+    expect(run.json.success, run.json.error?.traceback).toBe(true)
+    const png = await call(client, 'read_file', { path: 'chart.png' })
+    expect(png.json).toMatchObject({ kind: 'image', mime_type: 'image/png' })
+    const image = png.result.content[1]
+    expect(image).toMatchObject({ type: 'image', mimeType: 'image/png' })
+    const bytes = Buffer.from(image?.type === 'image' ? image.data : '', 'base64')
+    expect(bytes.subarray(0, 8)).toEqual(Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]))
+    expect(bytes.length).toBe(png.json.size)
+
+    const blob = Buffer.from(Array.from({ length: 256 }, (_, i) => i))
+    await call(client, 'write_file', {
+      path: 'bin/blob.bin',
+      content: blob.toString('base64'),
+      encoding: 'base64',
+    })
+    const hashed = await call(client, 'run_code', {
+      code: "import hashlib\nprint(hashlib.sha256(open('bin/blob.bin', 'rb').read()).hexdigest())",
+    })
+    expect(hashed.json.stdout).toBe(`${createHash('sha256').update(blob).digest('hex')}\n`)
+    const back = await call(client, 'read_file', { path: 'bin/blob.bin' })
+    expect(back.json).toMatchObject({ kind: 'binary', size: 256 })
+    expect(back.result.content[1]).toMatchObject({
+      type: 'resource',
+      resource: { mimeType: 'application/octet-stream', blob: blob.toString('base64') },
+    })
+  })
+
+  it('refuses paths outside the working directory, missing files and oversized reads', async () => {
+    const client = getClient()
+    await expectToolError(client, 'write_file', { path: '../x', content: 'x' }, 'INVALID_PARAMS')
+    await expectToolError(client, 'read_file', { path: '/etc/passwd' }, 'INVALID_PARAMS')
+    await expectToolError(client, 'read_file', { path: 'a/../../etc/passwd' }, 'INVALID_PARAMS')
+    await expectToolError(client, 'list_files', { path: '..' }, 'INVALID_PARAMS')
+    await expectToolError(
+      client,
+      'write_file',
+      { path: 'x.bin', content: 'not base64!', encoding: 'base64' },
+      'INVALID_PARAMS',
+    )
+    await expectToolError(client, 'read_file', { path: 'no-such-file.txt' }, 'FILE_NOT_FOUND')
+    await expectToolError(
+      client,
+      'read_file',
+      { path: 'data.csv', context_id: 'ctx-nope' },
+      'CONTEXT_NOT_FOUND',
+    )
+    await call(client, 'run_code', {
+      code: "open('big.bin', 'wb').write(b'a' * (10 * 1024 * 1024 + 1))",
+    })
+    await expectToolError(client, 'read_file', { path: 'big.bin' }, 'LIMIT_EXCEEDED')
   })
 }

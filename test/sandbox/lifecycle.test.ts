@@ -6,6 +6,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { descendants, isAlive } from '../helpers/processes.js'
 import { startSandbox } from '../helpers/sandbox.js'
+import { spawnService } from '../helpers/service.js'
 
 const until = async (check: () => Promise<boolean> | boolean, ms = 20_000) => {
   const deadline = Date.now() + ms
@@ -128,40 +129,6 @@ describe('Jupyter Server failure', () => {
   })
 })
 
-/** Starts the real service as its own process on a random port. */
-async function spawnService() {
-  const workspaceRoot = await mkdtemp(path.join(os.tmpdir(), 'sci-lifecycle-'))
-  const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/main.ts'], {
-    env: {
-      ...process.env,
-      SANDBOX_PORT: '0',
-      SANDBOX_WORKSPACE_ROOT: workspaceRoot,
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
-  )
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      const match = /"port":(\d+),"msg":"sandbox listening"/.exec(chunk)
-      if (match) resolve(Number(match[1]))
-    })
-    child.once('exit', () => reject(new Error('service exited before listening')))
-  })
-  const create = async (language: string) => {
-    const response = await fetch(`http://127.0.0.1:${port}/api/v1/contexts`, {
-      method: 'POST',
-      body: JSON.stringify({ language }),
-      headers: { 'content-type': 'application/json' },
-    })
-    expect(response.status).toBe(201)
-    return (await response.json()) as { working_dir: string }
-  }
-  return { child, exited, create }
-}
-
 const kernelProcess = /python_kernel|tslab_kernel/
 
 describe('process lifecycle', () => {
@@ -169,7 +136,9 @@ describe('process lifecycle', () => {
     const service = await spawnService()
     const dirs: string[] = []
     for (const language of ['python', 'javascript', 'typescript']) {
-      dirs.push((await service.create(language)).working_dir)
+      const { status, body } = await service.api('POST', '/api/v1/contexts', { language })
+      expect(status).toBe(201)
+      dirs.push(body.working_dir)
     }
     const spawned = descendants(service.child.pid ?? 0)
     expect(spawned.filter((p) => kernelProcess.test(p.cmdline)).length).toBeGreaterThanOrEqual(3)
@@ -182,8 +151,8 @@ describe('process lifecycle', () => {
 
   it('leaves no Jupyter Server or kernel behind when the service is killed with SIGKILL', async () => {
     const service = await spawnService()
-    await service.create('python')
-    await service.create('javascript')
+    await service.api('POST', '/api/v1/contexts', { language: 'python' })
+    await service.api('POST', '/api/v1/contexts', { language: 'javascript' })
     const spawned = descendants(service.child.pid ?? 0)
     expect(spawned.some((p) => p.cmdline.includes('jupyter_server'))).toBe(true)
     expect(spawned.filter((p) => kernelProcess.test(p.cmdline)).length).toBeGreaterThanOrEqual(2)

@@ -1,6 +1,8 @@
 # Starts ipykernel with a memory limit and two latency fixes for ipykernel 6.x.
 # 0. SCI_KERNEL_MEMORY_BYTES caps the kernel's address space, so a memory bomb ends in a
-#    MemoryError inside the cell instead of starving the machine.
+#    MemoryError inside the cell instead of starving the machine. SCI_KERNEL_MAX_OUTPUT_CHARS
+#    stops a flood of output at the source, and no stream message exceeds 1 MiB: a flood would
+#    otherwise reach Jupyter Server as messages of hundreds of MB that its WebSocket refuses.
 # 1. Each execute flushes stdout and stderr through the IOPub thread and waits for it, about 2 ms,
 #    even when nothing was printed. Skip the round trip when there is nothing to send.
 # 2. A fixed 0.5 ms sleep after that flush (`_execute_sleep`) only orders shell replies behind
@@ -17,14 +19,46 @@ _flush = iostream.OutStream.flush
 _flush_in_thread = iostream.OutStream._flush
 
 
+MAX_MESSAGE_CHARS = 1 << 20
+MAX_OUTPUT_CHARS = int(os.environ.pop("SCI_KERNEL_MAX_OUTPUT_CHARS", "0"))
+
+
 def _flush_in_thread_tracked(self):
-    # The IO thread's own timed flush clears _flush_pending before it queues its message: count it
-    # as in flight until the message is queued, so the idle status can never overtake it.
+    # ipykernel's _flush, in chunks. The IO thread's own timed flush clears _flush_pending before
+    # it queues its message: count it as in flight until then, so the idle status cannot overtake.
     self._sci_in_flight = True
     try:
-        _flush_in_thread(self)
+        self._flush_pending = False
+        self._subprocess_flush_pending = False
+        if self.echo is not None:
+            try:
+                self.echo.flush()
+            except OSError:
+                pass
+        data = self._flush_buffer()
+        self.session.pid = os.getpid()
+        for start in range(0, len(data), MAX_MESSAGE_CHARS):
+            content = {"name": self.name, "text": data[start : start + MAX_MESSAGE_CHARS]}
+            self.session.send(self.pub_thread, "stream", content=content, parent=self.parent_header, ident=self.topic)
     finally:
         self._sci_in_flight = False
+
+
+_write = iostream.OutStream.write
+
+
+def _write_capped(self, string):
+    parent = self.parent_header.get("msg_id") if isinstance(self.parent_header, dict) else None
+    if parent != getattr(self, "_sci_parent", None):
+        self._sci_parent, self._sci_written = parent, 0
+    self._sci_written += len(string)
+    over = self._sci_written - MAX_OUTPUT_CHARS
+    if over <= 0:
+        return _write(self, string)
+    if over <= len(string):
+        _write(self, string[: len(string) - over])
+        _write(self, "\n[... output stopped by the kernel: more than %d characters ...]\n" % MAX_OUTPUT_CHARS)
+    return len(string)
 
 
 def _flush_if_pending(self):
@@ -40,6 +74,8 @@ def _flush_if_pending(self):
 
 iostream.OutStream._flush = _flush_in_thread_tracked
 iostream.OutStream.flush = _flush_if_pending
+if MAX_OUTPUT_CHARS > 0:
+    iostream.OutStream.write = _write_capped
 
 if __name__ == "__main__":
     limit = int(os.environ.pop("SCI_KERNEL_MEMORY_BYTES", "0"))
