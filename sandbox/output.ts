@@ -37,6 +37,9 @@ class Tail {
 
 type StreamName = 'stdout' | 'stderr'
 
+/** What a Python kernel dropped at the source past its own cap (see python_kernel.py). */
+const DROPPED_MIME = 'application/vnd.sci.dropped+json'
+
 /**
  * Collects one execution's IOPub output within a character budget. Output up to the head budget is kept
  * and streamed as events; beyond it only the last part of each stream is kept (reported at the end),
@@ -50,6 +53,7 @@ export class OutputCollector {
   private seen = { stdout: 0, stderr: 0 }
   private kept = { stdout: 0, stderr: 0 }
   private droppedResultChars = 0
+  private droppedAtSource = 0
   error: ExecutionError | undefined
   executionCount: number | null = null
 
@@ -78,9 +82,13 @@ export class OutputCollector {
         this.executionCount = (content.execution_count as number | undefined) ?? this.executionCount
         this.addResult(content.data as MimeBundle)
         break
-      case 'display_data':
-        this.addResult(content.data as MimeBundle)
+      case 'display_data': {
+        const data = content.data as MimeBundle
+        const dropped = data[DROPPED_MIME] as { chars?: number } | undefined
+        if (dropped) this.droppedAtSource += dropped.chars ?? 0
+        else this.addResult(data)
         break
+      }
       case 'error':
         this.setError({
           name: String(content.ename ?? 'Error'),
@@ -114,7 +122,8 @@ export class OutputCollector {
       this.kept.stdout -
       this.tail.stdout.size +
       (this.seen.stderr - this.kept.stderr - this.tail.stderr.size) +
-      this.droppedResultChars
+      this.droppedResultChars +
+      this.droppedAtSource
     return {
       output: {
         stdout: stream('stdout'),

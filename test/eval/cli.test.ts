@@ -1,4 +1,6 @@
+import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
+import net, { type AddressInfo } from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
@@ -58,6 +60,20 @@ describe('sandbox-eval, embedded sandbox (the default)', () => {
     expect(results['line-11']?.error).toMatchObject({ name: 'InvalidCase', phase: 'input' })
     // Results go to the file, so the summary is what stdout carries.
     expect(run.stdout).toMatch(/\| \*\*all\*\* \| 3 \| 3 \| 3 \| 2 \| 11 \|/)
+  })
+})
+
+describe('sandbox-eval, usage and sandbox errors', () => {
+  it('exits 2 without running any case when the sandbox cannot be reached', async () => {
+    const { file } = await writeCases([{ id: 'a', code: 'print(1)' }])
+    // A port nothing listens on: the listener is closed before the CLI runs.
+    const server = net.createServer().listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const { port } = server.address() as AddressInfo
+    await new Promise((resolve) => server.close(resolve))
+    const run = await runCli([file, '--url', `http://127.0.0.1:${port}`])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toContain('ECONNREFUSED')
   })
 })
 

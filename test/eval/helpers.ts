@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { onTestFinished } from 'vitest'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 
@@ -12,11 +13,15 @@ export type CliRun = {
   stderr: string
 }
 
-/** Writes cases as JSONL (objects are serialized, strings written as they are) into a fresh dir. */
+/**
+ * Writes cases as JSONL (objects are serialized, strings written as they are) into a fresh dir,
+ * removed when the calling test finishes.
+ */
 export async function writeCases(
   cases: (object | string)[],
 ): Promise<{ dir: string; file: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sci-eval-test-'))
+  onTestFinished(() => rm(dir, { recursive: true, force: true }))
   const file = path.join(dir, 'cases.jsonl')
   const lines = cases.map((entry) => (typeof entry === 'string' ? entry : JSON.stringify(entry)))
   await writeFile(file, `${lines.join('\n')}\n`)

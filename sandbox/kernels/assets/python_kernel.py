@@ -12,6 +12,7 @@ import resource
 import sys
 
 from ipykernel import iostream
+from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 from traitlets.config import Config
 
@@ -45,20 +46,50 @@ def _flush_in_thread_tracked(self):
 
 
 _write = iostream.OutStream.write
+TAIL_CHARS = MAX_OUTPUT_CHARS // 4
+DROPPED_MIME = "application/vnd.sci.dropped+json"
 
 
 def _write_capped(self, string):
+    # Past the cap, keep only the last TAIL_CHARS (the end of a long output is where its errors
+    # are) and count the rest; _emit_tail writes them once the cell has finished.
     parent = self.parent_header.get("msg_id") if isinstance(self.parent_header, dict) else None
     if parent != getattr(self, "_sci_parent", None):
-        self._sci_parent, self._sci_written = parent, 0
+        self._sci_parent, self._sci_written, self._sci_tail = parent, 0, ""
+    room = MAX_OUTPUT_CHARS - self._sci_written
     self._sci_written += len(string)
-    over = self._sci_written - MAX_OUTPUT_CHARS
-    if over <= 0:
-        return _write(self, string)
-    if over <= len(string):
-        _write(self, string[: len(string) - over])
-        _write(self, "\n[... output stopped by the kernel: more than %d characters ...]\n" % MAX_OUTPUT_CHARS)
-    return len(string)
+    if room > 0:
+        _write(self, string[:room])
+        string = string[room:]
+    if string:
+        self._sci_tail = (self._sci_tail + string)[-TAIL_CHARS:]
+    return self._sci_written
+
+
+def _emit_tail(self):
+    tail = getattr(self, "_sci_tail", "")
+    if not tail:
+        return
+    dropped = self._sci_written - MAX_OUTPUT_CHARS - len(tail)
+    _write(self, "\n[... %d characters dropped by the kernel ...]\n" % dropped)
+    _write(self, tail)
+    self._sci_tail = ""
+    # The count, for the sandbox's truncated_chars; it is not shown as a result.
+    from IPython.display import publish_display_data
+
+    publish_display_data({DROPPED_MIME: {"stream": self.name, "chars": dropped}})
+
+
+_do_execute = IPythonKernel.do_execute
+
+
+async def _do_execute_then_tail(self, *args, **kwargs):
+    try:
+        return await _do_execute(self, *args, **kwargs)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, iostream.OutStream):
+                _emit_tail(stream)
 
 
 def _flush_if_pending(self):
@@ -76,6 +107,7 @@ iostream.OutStream._flush = _flush_in_thread_tracked
 iostream.OutStream.flush = _flush_if_pending
 if MAX_OUTPUT_CHARS > 0:
     iostream.OutStream.write = _write_capped
+    IPythonKernel.do_execute = _do_execute_then_tail
 
 if __name__ == "__main__":
     limit = int(os.environ.pop("SCI_KERNEL_MEMORY_BYTES", "0"))
