@@ -1,7 +1,8 @@
 /**
  * CI evaluation throughput: jobs per second through sandbox-eval's path (embedded sandbox, the
  * one-shot route, a fresh kernel per job) at concurrency 1, 2, 4 and 8, on a trivial case and on a
- * pandas case, side by side in one run with the floor of a fresh `python3 -c` process per job.
+ * pandas case, side by side in one run with the floor of a fresh `/usr/bin/python3 -c <same code>`
+ * process per job.
  * Each point also reports CPU seconds per job over the whole process tree (this process, the
  * Jupyter Server and every kernel), which bounds jobs/s on a machine of N cores at N / CPU.
  *
@@ -16,11 +17,8 @@ import { readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { parseCases } from '../eval/cases.js'
-import { createEvalClient } from '../eval/client.js'
+import { startEmbedded } from '../eval/embedded.js'
 import { runAll } from '../eval/runner.js'
-import { loadConfig } from '../sandbox/config.js'
-import { createLogger } from '../sandbox/logger.js'
-import { createSandbox } from '../sandbox/sandbox.js'
 import { descendants } from '../test/helpers/processes.js'
 import { type Row, summarize } from './stats.js'
 
@@ -46,21 +44,10 @@ export type EvalPoint = {
 /** Measures every point: per concurrency, one embedded sandbox for both workloads, then the floor. */
 export async function measureEval(n = 40): Promise<EvalPoint[]> {
   const points: EvalPoint[] = []
-  const log = createLogger('warn')
   for (const concurrency of CONCURRENCY) {
-    // What sandbox-eval sets up: as many warm Python kernels as cases run at once.
-    const config = loadConfig({
-      LOG_LEVEL: 'warn',
-      SANDBOX_POOL_PYTHON: String(concurrency),
-      SANDBOX_POOL_JAVASCRIPT: '0',
-      SANDBOX_POOL_TYPESCRIPT: '0',
-      ...pick(process.env, 'SANDBOX_POOL_REFILL_CONCURRENCY'),
-    })
-    const sandbox = await createSandbox(config, log)
-    const client = createEvalClient({
-      fetch: async (input, init) => sandbox.app.fetch(new Request(input, init)),
-      baseUrl: 'http://embedded-sandbox',
-    })
+    // Exactly what sandbox-eval runs without --url (and without SANDBOX_* variables).
+    const embedded = await startEmbedded({ env: {}, languages: new Set(['python']), concurrency })
+    const { client, sandbox } = embedded
     try {
       for (const workload of WORKLOADS) {
         await sandbox.pool.filled()
@@ -85,6 +72,10 @@ export async function measureEval(n = 40): Promise<EvalPoint[]> {
             latencyMs.push(result.time * 1000)
           },
         })
+        // Count the CPU of refilling the pool behind the batch and of the last kernels' shutdowns:
+        // from full pool to full pool, every job started one kernel and stopped one.
+        await sandbox.pool.filled()
+        await new Promise((resolve) => setTimeout(resolve, 1000))
         const sandboxPoint = {
           ...steadyRate(finishedAt, concurrency),
           cpuPerJobS: cpu() / n,
@@ -99,7 +90,7 @@ export async function measureEval(n = 40): Promise<EvalPoint[]> {
         console.error(`eval bench: ${workload.name} c=${concurrency} done`)
       }
     } finally {
-      await sandbox.close()
+      await embedded.close()
     }
   }
   return points
@@ -182,11 +173,6 @@ function cpuTicks(pid: number): number {
   } catch {
     return 0 // exited meanwhile; its time is now its parent's
   }
-}
-
-function pick(env: NodeJS.ProcessEnv, key: string): Record<string, string> {
-  const value = env[key]
-  return value === undefined ? {} : { [key]: value }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

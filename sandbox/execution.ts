@@ -1,5 +1,5 @@
 import type { ExecutionError, ExecutionEvent, ExecutionResult } from './api.js'
-import type { JupyterKernel, KernelDisruption } from './kernels/kernel.js'
+import { abortable, type JupyterKernel, type KernelDisruption } from './kernels/kernel.js'
 import { OutputCollector } from './output.js'
 
 export type ExecuteOptions = {
@@ -32,6 +32,9 @@ const DISRUPTION_ERRORS: Record<KernelDisruption | 'dead', { reason: string; mes
   },
   shutdown: { reason: 'context_stopped', message: 'The context was stopped while this code ran' },
 }
+
+/** How long a kernel restart may take before the kernel is given up as lost. */
+const RESTART_TIMEOUT_MS = 30_000
 
 type Outcome =
   | { kind: 'reply'; status: string }
@@ -113,11 +116,17 @@ async function stopCell(
 ): Promise<boolean> {
   const grace = timeout(graceMs)
   try {
-    await kernel.interrupt().catch(() => undefined)
+    await abortable(kernel.interrupt(), AbortSignal.timeout(graceMs)).catch(() => undefined)
     const outcome = await Promise.race([reply, grace.promise])
     if (outcome.kind !== 'timeout') return outcome.kind === 'disrupted'
-    await kernel.restart()
-    return true
+    try {
+      await abortable(kernel.restart(), AbortSignal.timeout(RESTART_TIMEOUT_MS))
+      return true
+    } catch {
+      // The server did not restart it (it may be gone itself): the context reports the loss.
+      kernel.markLost()
+      return false
+    }
   } finally {
     grace.clear()
   }

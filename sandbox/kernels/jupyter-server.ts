@@ -54,12 +54,18 @@ export class JupyterServer {
     const port = await freePort()
     const token = randomBytes(24).toString('hex')
     const dirs = await prepareDirs(runDir)
-    await writeKernelSpecs(dirs.data, kernelSpecs(python, options.kernelMemoryMb, options.kernelMaxOutputChars))
+    await writeKernelSpecs(
+      dirs.data,
+      kernelSpecs(python, options.kernelMemoryMb, options.kernelMaxOutputChars),
+    )
     const child = spawn(
       python,
       ['-m', 'jupyter_server', `--config=${path.join(ASSETS_DIR, 'jupyter_server_config.py')}`],
       {
         cwd: rootDir,
+        // Its own process group: Ctrl-C in a terminal reaches the service, which stops the server
+        // and its kernels in order, instead of killing them under it.
+        detached: true,
         stdio: ['ignore', 'ignore', 'pipe'],
         env: {
           // Kernels inherit this environment: nothing of the service's own (API key, tokens).
@@ -152,7 +158,10 @@ async function prepareDirs(runDir: string) {
   return dirs
 }
 
-async function writeKernelSpecs(dataDir: string, specs: ReturnType<typeof kernelSpecs>): Promise<void> {
+async function writeKernelSpecs(
+  dataDir: string,
+  specs: ReturnType<typeof kernelSpecs>,
+): Promise<void> {
   for (const [name, spec] of Object.entries(specs)) {
     const dir = path.join(dataDir, 'kernels', name)
     await mkdir(dir, { recursive: true })

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { mkdtemp } from 'node:fs/promises'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -10,26 +11,37 @@ import path from 'node:path'
  */
 export async function spawnService(env: Record<string, string> = {}) {
   const workspaceRoot = await mkdtemp(path.join(os.tmpdir(), 'sci-service-'))
+  const port = await freePort()
   const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/main.ts'], {
     env: {
       ...process.env,
-      SANDBOX_PORT: '0',
+      SANDBOX_PORT: String(port),
       SANDBOX_WORKSPACE_ROOT: workspaceRoot,
       LOG_LEVEL: 'info',
       ...env,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   })
+  // Keep reading its log so a full pipe never blocks it.
+  child.stderr.resume()
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
   )
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      const match = /"port":(\d+),"msg":"sandbox listening"/.exec(chunk)
-      if (match) resolve(Number(match[1]))
-    })
-    child.once('exit', () => reject(new Error('service exited before listening')))
-  })
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(`service exited with ${child.exitCode} before it was healthy`)
+    const healthy = await fetch(`http://127.0.0.1:${port}/health`).then(
+      (r) => r.ok,
+      () => false,
+    )
+    if (healthy) break
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error('service not healthy within 60 s')
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
   const baseUrl = `http://127.0.0.1:${port}`
   // biome-ignore lint/suspicious/noExplicitAny: tests read loosely-typed JSON bodies
   const api = async (
@@ -50,4 +62,17 @@ export async function spawnService(env: Record<string, string> = {}) {
     }
   }
   return { child, exited, baseUrl, api, workspaceRoot }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(),
+      )
+    })
+  })
 }
