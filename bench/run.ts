@@ -1,11 +1,17 @@
 /**
  * `npm run bench`: every benchmark, printed as one Markdown table per area. Not a test: numbers
- * depend on the machine; read them side by side.
+ * depend on the machine; read them side by side. BENCH_N sets the samples per latency row.
  */
+import { evalTable, measureEval } from './eval.js'
+import { benchMcp } from './mcp.js'
 import { benchSandbox } from './sandbox.js'
 import { table } from './stats.js'
 
 const n = Number(process.env.BENCH_N ?? 500)
 console.error(`sandbox latency (n=${n}) …`)
-process.stdout.write(`## Sandbox\n\n${table(await benchSandbox(n))}\n`)
+process.stdout.write(`## Sandbox\n\n${table(await benchSandbox(n))}\n\n`)
+console.error('MCP round trip …')
+process.stdout.write(`## MCP\n\n${table(await benchMcp(n))}\n\n`)
+console.error('CI evaluation throughput …')
+process.stdout.write(`## CI evaluation\n\n${evalTable(await measureEval())}\n`)
 process.exit(0)

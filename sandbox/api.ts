@@ -39,6 +39,50 @@ const EnvName = z
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name')
   .max(256)
 
+/** Resource limits of one context (docker runtime); each up to a maximum the service sets. */
+export const ContextLimits = z
+  .object({
+    memory_mb: z
+      .number()
+      .int()
+      .min(128)
+      .max(1 << 20)
+      .optional()
+      .describe('Memory (no swap), MiB'),
+    cpus: z.number().positive().max(1024).optional().describe('CPUs, e.g. 0.5'),
+    pids: z
+      .number()
+      .int()
+      .min(32)
+      .max(1 << 22)
+      .optional()
+      .describe('Processes and threads'),
+    workspace_mb: z
+      .number()
+      .int()
+      .min(1)
+      .max(1 << 20)
+      .optional()
+      .describe('Size of /workspace, MiB'),
+    network: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/)
+      .max(128)
+      .optional()
+      .describe('"none" (no network) or a Docker network the service allows'),
+  })
+  .strict()
+export type ContextLimits = z.infer<typeof ContextLimits>
+
+export const AppliedLimits = z.object({
+  memory_mb: z.number(),
+  cpus: z.number(),
+  pids: z.number(),
+  workspace_mb: z.number(),
+  network: z.string(),
+})
+export type AppliedLimits = z.infer<typeof AppliedLimits>
+
 export const CreateContextBody = z.object({
   type: z.literal('jupyter').default('jupyter'),
   language: Language.default('python'),
@@ -57,6 +101,9 @@ export const CreateContextBody = z.object({
     .record(EnvName, z.string().max(64 * 1024))
     .refine((env) => Object.keys(env).length <= 256, 'at most 256 variables')
     .optional(),
+  limits: ContextLimits.optional().describe(
+    'Per-context resource limits (docker runtime only); unset fields take the defaults',
+  ),
 })
 export type CreateContextBody = z.infer<typeof CreateContextBody>
 
@@ -75,6 +122,7 @@ export const Context = z.object({
   last_used: z.string(),
   working_dir: z.string(),
   message: z.string().optional().describe('Why the context is in status "error"'),
+  limits: AppliedLimits.optional().describe('Resource limits of the context (docker runtime)'),
 })
 export type Context = z.infer<typeof Context>
 

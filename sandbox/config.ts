@@ -1,6 +1,7 @@
 import os from 'node:os'
 import path from 'node:path'
 import { z } from 'zod'
+import { type DockerConfig, DockerEnvSchema, dockerConfig } from './kernels/docker-config.js'
 
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback)
 const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback)
@@ -43,6 +44,8 @@ const EnvSchema = z.object({
   /** Seconds allowed for the Jupyter Server to start and for one kernel to become ready. */
   SANDBOX_STARTUP_TIMEOUT: seconds(60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Where kernels run: "process" (children of one Jupyter Server) or "docker" (a container each). */
+  SANDBOX_RUNTIME: z.enum(['process', 'docker']).default('process'),
 })
 
 export type Config = Readonly<{
@@ -64,6 +67,9 @@ export type Config = Readonly<{
   python: string
   startupTimeoutMs: number
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL']
+  runtime: 'process' | 'docker'
+  /** Settings of the docker runtime (SANDBOX_DOCKER_*), parsed whichever runtime is chosen. */
+  docker: DockerConfig
 }>
 
 /**
@@ -104,6 +110,8 @@ export function loadConfig(
     python: e.SANDBOX_PYTHON,
     startupTimeoutMs: ms(e.SANDBOX_STARTUP_TIMEOUT),
     logLevel: e.LOG_LEVEL,
+    runtime: e.SANDBOX_RUNTIME,
+    docker: dockerConfig(DockerEnvSchema.parse(env)),
     ...overrides,
   })
 }

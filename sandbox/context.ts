@@ -1,4 +1,11 @@
-import type { Context, ContextStatus, ExecutionEvent, ExecutionResult, Language } from './api.js'
+import type {
+  AppliedLimits,
+  Context,
+  ContextStatus,
+  ExecutionEvent,
+  ExecutionResult,
+  Language,
+} from './api.js'
 import { SandboxError } from './errors.js'
 import { executeCell } from './execution.js'
 import type { JupyterKernel } from './kernels/kernel.js'
@@ -15,6 +22,8 @@ export type ContextInit = {
   sessionName: string | undefined
   workspace: Workspace
   env: Record<string, string>
+  /** Resource limits the runtime applies to this context, when it has per-context limits. */
+  limits?: AppliedLimits
 }
 
 export type ExecutionLimits = { timeoutMs: number; graceMs: number; maxOutputChars: number }
@@ -84,6 +93,7 @@ export class ContextHandle implements AsyncDisposable {
       last_used: this.lastUsed.toISOString(),
       working_dir: workspace.dir,
       ...(this.message ? { message: this.message } : {}),
+      ...(this.init.limits ? { limits: this.init.limits } : {}),
     }
   }
 
@@ -169,10 +179,20 @@ export class ContextHandle implements AsyncDisposable {
       )
     }
     if (this.needsSetup) {
-      await this.kernel.waitReady(
-        AbortSignal.any([signal, AbortSignal.timeout(KERNEL_READY_TIMEOUT_MS)]),
-      )
-      await this.setup()
+      const deadline = AbortSignal.any([signal, AbortSignal.timeout(KERNEL_READY_TIMEOUT_MS)])
+      await this.kernel.waitReady(deadline).catch((error) => {
+        if (signal.aborted) throw error
+        // Gone for good (Jupyter gave up restarting it): the status says so, with a clear error.
+        if (!this.kernel.usable) return this.ready(signal)
+        throw new SandboxError(
+          'UNAVAILABLE',
+          `The kernel of context ${this.id} did not come back within 60 s`,
+          {
+            cause: error,
+          },
+        )
+      })
+      if (this.needsSetup) await this.setup()
     }
   }
 
@@ -198,7 +218,7 @@ export class ContextHandle implements AsyncDisposable {
         this.status = 'error'
         this.message =
           disruption === 'lost'
-            ? 'its kernel was lost when the Jupyter Server stopped'
+            ? 'its kernel was lost when the Jupyter Server (or container) stopped'
             : 'its kernel died and could not be restarted'
       }
     })

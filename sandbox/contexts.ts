@@ -6,14 +6,16 @@ import type {
   ExecuteBody,
   ExecutionEvent,
   ExecutionResult,
+  Language,
   OneShotExecuteBody,
   StoppedContext,
 } from './api.js'
 import type { Config } from './config.js'
 import { ContextHandle, type ExecutionLimits } from './context.js'
 import { SandboxError } from './errors.js'
+import type { JupyterKernel } from './kernels/kernel.js'
 import type { KernelPool } from './kernels/pool.js'
-import type { KernelRuntime } from './kernels/runtime.js'
+import type { KernelRuntime, LimitsPlan } from './kernels/runtime.js'
 import type { SandboxMetrics } from './metrics.js'
 import { checkRelativePath } from './paths.js'
 import { type Workspace, writeInlineFiles } from './workspace.js'
@@ -21,7 +23,7 @@ import { type Workspace, writeInlineFiles } from './workspace.js'
 export type ContextServiceDeps = {
   config: Config
   pool: KernelPool
-  runtime: Pick<KernelRuntime, 'openWorkspace'>
+  runtime: Pick<KernelRuntime, 'openWorkspace' | 'startKernel' | 'planLimits'>
   metrics: SandboxMetrics
   log: Logger
 }
@@ -43,7 +45,7 @@ export class ContextService implements AsyncDisposable {
 
   /** Creates a context on a warm kernel. */
   async create(body: CreateContextBody): Promise<Context> {
-    const { config, pool } = this.deps
+    const { config } = this.deps
     if (this.closed) throw new SandboxError('UNAVAILABLE', 'The sandbox is shutting down')
     if (this.contexts.size + this.creating >= config.maxContexts) {
       throw new SandboxError(
@@ -52,12 +54,14 @@ export class ContextService implements AsyncDisposable {
         { reason: 'contexts', retryAfterS: 5 },
       )
     }
+    const limits = this.planLimits(body.limits)
     this.creating += 1
     try {
       const id = `ctx-${randomUUID()}`
-      const kernel = await pool.acquire(body.language, AbortSignal.timeout(config.startupTimeoutMs))
+      const signal = AbortSignal.timeout(config.startupTimeoutMs)
+      const kernel = await this.acquireKernel(body.language, limits, signal)
       const workspace = await this.deps.runtime
-        .openWorkspace(kernel, id, body.working_dir)
+        .openWorkspace(kernel, id, body.working_dir, limits)
         .catch(async (error) => {
           await kernel.shutdown()
           throw error
@@ -71,9 +75,18 @@ export class ContextService implements AsyncDisposable {
           sessionName: body.session_name,
           workspace,
           env: body.env ?? {},
+          limits: limits?.applied,
         },
         kernel,
-        (language, signal) => pool.acquire(language, signal),
+        // A replacement for a lost kernel; a workspace that lives with its kernel moves along.
+        async (language, signal) => {
+          const replacement = await this.acquireKernel(language, limits, signal)
+          await workspace.attach?.(replacement).catch(async (error) => {
+            await replacement.shutdown()
+            throw error
+          })
+          return replacement
+        },
       )
       this.contexts.set(id, handle)
       this.deps.log.info({ contextId: id, language: body.language }, 'context created')
@@ -178,6 +191,27 @@ export class ContextService implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close()
+  }
+
+  /** The runtime's plan for a request's limits; a runtime without per-context limits refuses them. */
+  private planLimits(requested: CreateContextBody['limits']): LimitsPlan | undefined {
+    const { runtime } = this.deps
+    if (runtime.planLimits) return runtime.planLimits(requested)
+    if (requested === undefined) return undefined
+    throw new SandboxError(
+      'INVALID_PARAMS',
+      'Per-context limits need the docker runtime (SANDBOX_RUNTIME=docker); this service runs the process runtime',
+    )
+  }
+
+  /** A warm kernel, or a fresh one when the context's limits need an environment of its own. */
+  private acquireKernel(
+    language: Language,
+    limits: LimitsPlan | undefined,
+    signal: AbortSignal,
+  ): Promise<JupyterKernel> {
+    if (limits && !limits.poolable) return this.deps.runtime.startKernel(language, signal, limits)
+    return this.deps.pool.acquire(language, signal)
   }
 
   private handle(id: string): ContextHandle {

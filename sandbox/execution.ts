@@ -24,7 +24,8 @@ const DISRUPTION_ERRORS: Record<KernelDisruption | 'dead', { reason: string; mes
   },
   lost: {
     reason: 'kernel_lost',
-    message: 'The Jupyter Server hosting this kernel stopped; restart the context to continue',
+    message:
+      'The Jupyter Server (or container) hosting this kernel stopped; restart the context to continue',
   },
   restarted: {
     reason: 'kernel_restarted',
@@ -79,7 +80,8 @@ export async function executeCell(
       const disruption =
         outcome.disruption === 'died' && !kernel.usable ? 'dead' : outcome.disruption
       restarted = disruption === 'died' || disruption === 'restarted'
-      collector.setError(disruptionError(disruption))
+      const limit = kernel.takeLimitHit()
+      collector.setError(limit ? limitError(limit, disruption) : disruptionError(disruption))
     }
     if (outcome.kind === 'reply' && outcome.status !== 'ok' && !collector.error) {
       collector.setError({
@@ -156,6 +158,20 @@ function timeoutError(timeoutMs: number, restarted: boolean): ExecutionError {
     value: `Execution exceeded the ${timeoutMs / 1000} s timeout: ${after}. Pass a larger "timeout" to allow longer runs`,
     traceback: '',
     code: 'EXECUTION_TIMEOUT',
+  }
+}
+
+/** A kernel killed by a limit of its environment (the docker runtime's memory cgroup). */
+function limitError(
+  limit: { reason: string; detail: string },
+  disruption: KernelDisruption | 'dead',
+): ExecutionError {
+  return {
+    name: 'LIMIT_EXCEEDED',
+    value: `The code reached the context's ${limit.reason} limit (${limit.detail}) and its kernel was killed. ${DISRUPTION_ERRORS[disruption].message}`,
+    traceback: '',
+    code: 'LIMIT_EXCEEDED',
+    reason: limit.reason,
   }
 }
 

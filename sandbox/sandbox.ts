@@ -3,8 +3,9 @@ import type { Logger } from 'pino'
 import { createApp } from './app.js'
 import type { Config } from './config.js'
 import { ContextService } from './contexts.js'
+import { DockerKernelRuntime } from './kernels/docker-runtime.js'
 import { KernelPool } from './kernels/pool.js'
-import { ProcessKernelRuntime } from './kernels/runtime.js'
+import { type KernelRuntime, ProcessKernelRuntime } from './kernels/runtime.js'
 import { SandboxMetrics } from './metrics.js'
 
 /** The whole sandbox, assembled: what main.ts serves and the MCP server embeds. */
@@ -12,8 +13,8 @@ export type Sandbox = AsyncDisposable & {
   app: ReturnType<typeof createApp>
   contexts: ContextService
   pool: KernelPool
-  runtime: ProcessKernelRuntime
-  /** Stops every context, the pool's kernels and the Jupyter Server. Idempotent. */
+  runtime: KernelRuntime
+  /** Stops every context, the pool's kernels and the Jupyter Server (or containers). Idempotent. */
   close(): Promise<void>
 }
 
@@ -25,16 +26,25 @@ export type Sandbox = AsyncDisposable & {
  * const res = await sandbox.app.request('/health')
  */
 export async function createSandbox(config: Config, log: Logger): Promise<Sandbox> {
-  await mkdir(config.workspaceRoot, { recursive: true })
-  const runtime = await ProcessKernelRuntime.start({
-    python: config.python,
-    kernelMemoryMb: config.kernelMemoryMb,
-    // Twice the service's limit: the service still sees enough to cut and mark the output itself.
-    kernelMaxOutputChars: config.maxOutputChars * 2,
-    workspaceRoot: config.workspaceRoot,
-    startupTimeoutMs: config.startupTimeoutMs,
-    log,
-  })
+  if (config.runtime === 'process') await mkdir(config.workspaceRoot, { recursive: true })
+  // Twice the service's limit: the service still sees enough to cut and mark the output itself.
+  const kernelMaxOutputChars = config.maxOutputChars * 2
+  const runtime: KernelRuntime =
+    config.runtime === 'docker'
+      ? await DockerKernelRuntime.start({
+          config: config.docker,
+          kernelMaxOutputChars,
+          startupTimeoutMs: config.startupTimeoutMs,
+          log,
+        })
+      : await ProcessKernelRuntime.start({
+          python: config.python,
+          kernelMemoryMb: config.kernelMemoryMb,
+          kernelMaxOutputChars,
+          workspaceRoot: config.workspaceRoot,
+          startupTimeoutMs: config.startupTimeoutMs,
+          log,
+        })
   const pool = new KernelPool(runtime, config.poolSize, log)
   pool.fill()
   const metrics: SandboxMetrics = new SandboxMetrics({

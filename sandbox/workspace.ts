@@ -5,6 +5,7 @@ import { Readable } from 'node:stream'
 import type { FileEntry, InlineFile } from './api.js'
 import { SandboxError } from './errors.js'
 import { listDirectory, openForRead, removePath, writeFileStream } from './host-files.js'
+import type { JupyterKernel } from './kernels/kernel.js'
 
 /** A context's files, wherever its kernel runs. Paths are relative to the working directory. */
 export interface Workspace {
@@ -19,6 +20,11 @@ export interface Workspace {
   /** Streams `body` into a file, creating parent directories; more than `maxBytes` is refused. */
   write(relative: string, body: AsyncIterable<Uint8Array>, maxBytes: number): Promise<number>
   remove(relative: string): Promise<void>
+  /**
+   * Moves the workspace to the kernel that replaces a lost one. Only for runtimes whose files live
+   * with the kernel (docker: a new container, its files empty); a host directory outlives kernels.
+   */
+  attach?(kernel: JupyterKernel): Promise<void>
   /** Removes what the service created for this context. Idempotent. */
   close(): Promise<void>
 }

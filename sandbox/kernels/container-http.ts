@@ -3,6 +3,10 @@ import net from 'node:net'
 import { Readable } from 'node:stream'
 import { ServerConnection } from '@jupyterlab/services'
 import WebSocket from 'ws'
+import { SandboxError } from '../errors.js'
+
+/** A request on which nothing moves this long fails: a stopped or stuck container never hangs us. */
+const IDLE_TIMEOUT_MS = 60_000
 
 /**
  * HTTP and WebSockets to a Jupyter Server that listens on a UNIX socket: a context container's.
@@ -27,7 +31,10 @@ export class UnixSocketClient {
     const socketPath = this.socketPath
     class UnixWebSocket extends WebSocket {
       constructor(url: string | URL, protocols?: string | string[]) {
-        super(url, protocols, { createConnection: () => net.connect(socketPath) })
+        super(url, protocols, {
+          createConnection: () => net.connect(socketPath),
+          handshakeTimeout: 10_000,
+        })
       }
     }
     return ServerConnection.makeSettings({
@@ -35,9 +42,11 @@ export class UnixSocketClient {
       baseUrl: 'http://localhost/',
       wsUrl: 'ws://localhost/',
       token: this.token,
-      appendToken: false,
+      // Kernel WebSockets carry no headers of ours: the token goes in their URL.
+      appendToken: true,
       WebSocket: UnixWebSocket as unknown as typeof globalThis.WebSocket,
-      fetch: (input: string | URL | Request, init?: RequestInit) => this.fetch(new Request(input, init)),
+      fetch: (input: string | URL | Request, init?: RequestInit) =>
+        this.fetch(new Request(input, init)),
     })
   }
 
@@ -62,6 +71,14 @@ export class UnixSocketClient {
         headers: { host: 'localhost', authorization: `token ${this.token}`, ...headers },
         signal,
       })
+      request.setTimeout(IDLE_TIMEOUT_MS, () =>
+        request.destroy(
+          new SandboxError(
+            'UNAVAILABLE',
+            `The context's Jupyter Server did not answer for ${IDLE_TIMEOUT_MS / 1000} s`,
+          ),
+        ),
+      )
       request.once('response', resolve)
       request.once('error', reject)
       if (body === undefined) request.end()
@@ -96,7 +113,8 @@ export class UnixSocketClient {
     const status = response.statusCode ?? 500
     const responseHeaders = new Headers()
     for (const [key, value] of Object.entries(response.headers)) {
-      if (value !== undefined) responseHeaders.set(key, Array.isArray(value) ? value.join(', ') : value)
+      if (value !== undefined)
+        responseHeaders.set(key, Array.isArray(value) ? value.join(', ') : value)
     }
     const nullBody = status === 204 || status === 304 || request.method === 'HEAD'
     if (nullBody) response.resume()

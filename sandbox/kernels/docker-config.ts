@@ -31,10 +31,7 @@ export const DockerEnvSchema = z.object({
     .regex(/^[1-9][0-9]*:[1-9][0-9]*$/, 'numeric uid:gid, not root')
     .default('10001:10001'),
   /** Where the service makes each container's directory holding its Jupyter socket. */
-  SANDBOX_DOCKER_SOCKET_DIR: z
-    .string()
-    .min(1)
-    .default(path.join(os.tmpdir(), 'sci-docker')),
+  SANDBOX_DOCKER_SOCKET_DIR: z.string().min(1).default(path.join(os.tmpdir(), 'sci-docker')),
   /**
    * The same directory as the Docker engine sees it. Default: the same path, or, when the service
    * itself runs in a container, the source of the volume or bind mount that holds it.

@@ -16,7 +16,7 @@ export type ContainerResources = {
 
 export type ContainerSummary = { id: string; name: string; labels: Record<string, string> }
 
-export type ContainerState = { running: boolean; oomKilled: boolean; exitCode: number }
+export type ContainerState = { running: boolean; exitCode: number }
 
 export type EngineEvent = {
   /** Docker's action: `die`, `oom`, … */
@@ -132,7 +132,6 @@ export class DockerEngine {
       )
       return {
         running: info.State.Running,
-        oomKilled: info.State.OOMKilled,
         exitCode: info.State.ExitCode,
       }
     } catch (error) {
@@ -154,20 +153,6 @@ export class DockerEngine {
       name: (c.Names[0] ?? '').replace(/^\//, ''),
       labels: c.Labels,
     }))
-  }
-
-  /** Memory in use by a container (the figure `docker stats` shows), in bytes. */
-  async memoryUsage(
-    containerId: string,
-    signal = AbortSignal.timeout(CALL_TIMEOUT_MS),
-  ): Promise<number> {
-    const stats = (await this.call('container stats', { containerId }, () =>
-      abortable(this.docker.getContainer(containerId).stats({ stream: false }), signal),
-    )) as Docker.ContainerStats
-    const { usage, stats: detail } = stats.memory_stats
-    // As the docker CLI: cache pages are not counted (cgroup v1 total_inactive_file, v2 inactive_file).
-    const d = detail as unknown as Record<string, number | undefined>
-    return usage - (d.total_inactive_file ?? d.inactive_file ?? 0)
   }
 
   /**

@@ -40,6 +40,7 @@ class SandboxKernelConnection extends KernelConnection {
 export class JupyterKernel {
   private disruptionListeners = new Set<(disruption: KernelDisruption) => void>()
   private closed = false
+  private limitHit: { reason: string; detail: string; at: number } | undefined
 
   private constructor(
     readonly language: Language,
@@ -168,6 +169,22 @@ export class JupyterKernel {
   onDisruption(listener: (disruption: KernelDisruption) => void): () => void {
     this.disruptionListeners.add(listener)
     return () => this.disruptionListeners.delete(listener)
+  }
+
+  /**
+   * Called by a runtime that saw the kernel's environment hit a limit (the docker runtime: the
+   * memory cgroup's OOM killer), so that a death right after is reported as that limit.
+   * @param detail - the limit and how to change it, for the error message
+   */
+  noteLimitHit(reason: string, detail: string): void {
+    this.limitHit = { reason, detail, at: Date.now() }
+  }
+
+  /** The limit noted within the last 10 s, if any; reading it clears it. */
+  takeLimitHit(): { reason: string; detail: string } | undefined {
+    const hit = this.limitHit
+    this.limitHit = undefined
+    return hit && Date.now() - hit.at < 10_000 ? hit : undefined
   }
 
   /** Called by the runtime when the Jupyter Server that hosted this kernel is gone. */

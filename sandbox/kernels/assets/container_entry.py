@@ -13,10 +13,13 @@ import errno
 import json
 import os
 import shutil
+import signal
 import stat
 import sys
+import time
 from datetime import datetime, timezone
 
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.serverapp import ServerApp
 from tornado import web
@@ -301,6 +304,43 @@ def _remove(relative):
         os.close(dir_fd)
 
 
+# ---- Every process a kernel leaves behind dies with it. Jupyter kills only the kernel's process
+# group, once: a fork bomb's children (or anything that called setsid) outlive it, keep the pids
+# limit full, and the new kernel of a restart could not even start. This container runs one
+# context: once its kernel is gone, any process but tini (1) and this server is the kernel's.
+
+
+def _kill_leftovers():
+    me = os.getpid()
+    for _ in range(200):
+        alive = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) in (1, me):
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                if state != "Z":
+                    os.kill(int(entry), signal.SIGKILL)
+                    alive = True
+            except (OSError, IndexError):
+                continue
+        if not alive:
+            return
+        time.sleep(0.005)
+
+
+_cleanup = LocalProvisioner.cleanup
+
+
+async def _cleanup_and_kill_leftovers(self, restart=False):
+    await _cleanup(self, restart=restart)
+    _kill_leftovers()
+
+
+LocalProvisioner.cleanup = _cleanup_and_kill_leftovers
+
+
 class SandboxServerApp(ServerApp):
     def init_webapp(self):
         super().init_webapp()
@@ -318,6 +358,9 @@ def main():
     run_dir = _take_env("SCI_RUN_DIR")
     token = _read_token(os.path.join(run_dir, "token"))
     specs = json.loads(_take_env("SCI_KERNELSPECS"))
+    # The image's defaults for the service (SANDBOX_HOST, …) mean nothing to a context's kernels.
+    for name in [n for n in os.environ if n.startswith("SANDBOX_")]:
+        del os.environ[name]
     home = os.environ["HOME"]
     data_dir = os.path.join(home, ".sci-jupyter", "data")
     runtime_dir = os.path.join(home, ".sci-jupyter", "runtime")

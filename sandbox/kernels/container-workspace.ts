@@ -1,0 +1,212 @@
+import type { IncomingMessage } from 'node:http'
+import path from 'node:path'
+import { Readable } from 'node:stream'
+import type { FileEntry } from '../api.js'
+import { SandboxError } from '../errors.js'
+import { checkRelativePath } from '../paths.js'
+import type { Workspace } from '../workspace.js'
+import { readText, type UnixSocketClient } from './container-http.js'
+import type { JupyterKernel } from './kernel.js'
+
+/** The context's files inside its container: a tmpfs, gone with the container. */
+export const CONTAINER_WORKSPACE = '/workspace'
+
+/** What a workspace needs of the container its kernel runs in. */
+export type FilesEndpoint = {
+  client: UnixSocketClient
+  /** True once the container is gone (killed, died, removed). */
+  readonly gone: boolean
+}
+
+/**
+ * A context's working directory inside its own container (docker runtime). Every operation is done
+ * by the container's Jupyter Server (`/sci/files`, see assets/container_entry.py), with the
+ * container's user and without following symlinks: the service never opens a path of a context
+ * itself, so nothing user code plants can point it at the host. Uploads and downloads stream.
+ */
+export class ContainerWorkspace implements Workspace {
+  private endpoint: FilesEndpoint | undefined
+
+  /**
+   * @param bind - the files endpoint of a kernel's container, after applying the context's limits
+   * @param base - the working dir relative to /workspace ('' for /workspace itself)
+   */
+  private constructor(
+    private readonly bind: (kernel: JupyterKernel) => Promise<FilesEndpoint>,
+    private readonly base: string,
+  ) {}
+
+  /**
+   * Opens the workspace of a new context on `kernel`'s container, creating the requested dir.
+   * @param requested - relative to /workspace, or absolute inside it
+   */
+  static async open(
+    kernel: JupyterKernel,
+    requested: string | undefined,
+    bind: (kernel: JupyterKernel) => Promise<FilesEndpoint>,
+  ): Promise<ContainerWorkspace> {
+    const workspace = new ContainerWorkspace(bind, relativeWorkingDir(requested))
+    await workspace.attach(kernel)
+    return workspace
+  }
+
+  get dir(): string {
+    return this.base ? path.posix.join(CONTAINER_WORKSPACE, this.base) : CONTAINER_WORKSPACE
+  }
+
+  async attach(kernel: JupyterKernel): Promise<void> {
+    const endpoint = await this.bind(kernel)
+    if (this.base) {
+      const query = new URLSearchParams({ path: this.base })
+      await expectOk(
+        await endpoint.client.request({ method: 'POST', path: `/sci/files/mkdir?${query}` }),
+      )
+    }
+    this.endpoint = endpoint
+  }
+
+  async list(
+    relative: string | undefined,
+    limit: number,
+  ): Promise<{ entries: FileEntry[]; truncated: boolean }> {
+    if (relative !== undefined) checkRelativePath(relative)
+    const query = new URLSearchParams({ path: this.inside(relative ?? ''), limit: String(limit) })
+    const body = JSON.parse(
+      await readText(await expectOk(await this.request('GET', `/sci/files/list?${query}`))),
+    ) as { entries: FileEntry[]; truncated: boolean }
+    const strip = this.base ? this.base.length + 1 : 0
+    return {
+      entries: body.entries.map((entry) => ({ ...entry, path: entry.path.slice(strip) })),
+      truncated: body.truncated,
+    }
+  }
+
+  async read(relative: string): Promise<{ body: ReadableStream<Uint8Array>; size: number }> {
+    checkRelativePath(relative)
+    const query = new URLSearchParams({ path: this.inside(relative) })
+    const response = await expectOk(await this.request('GET', `/sci/files/content?${query}`))
+    return {
+      body: Readable.toWeb(response) as ReadableStream<Uint8Array>,
+      size: Number(response.headers['content-length'] ?? 0),
+    }
+  }
+
+  async write(
+    relative: string,
+    body: AsyncIterable<Uint8Array>,
+    maxBytes: number,
+  ): Promise<number> {
+    checkRelativePath(relative)
+    const query = new URLSearchParams({
+      path: this.inside(relative),
+      max_bytes: String(Number.isFinite(maxBytes) ? maxBytes : Number.MAX_SAFE_INTEGER),
+    })
+    const response = await this.request(
+      'PUT',
+      `/sci/files/content?${query}`,
+      capped(body, maxBytes),
+    )
+    const result = JSON.parse(await readText(await expectOk(response))) as { size: number }
+    return result.size
+  }
+
+  async remove(relative: string): Promise<void> {
+    checkRelativePath(relative)
+    const query = new URLSearchParams({ path: this.inside(relative) })
+    await readText(await expectOk(await this.request('DELETE', `/sci/files/content?${query}`)))
+  }
+
+  /** The files go with the container, which the kernel's shutdown removes. */
+  async close(): Promise<void> {}
+
+  private inside(relative: string): string {
+    return this.base ? path.posix.join(this.base, relative) : relative
+  }
+
+  private async request(
+    method: string,
+    requestPath: string,
+    body?: AsyncIterable<Uint8Array>,
+  ): Promise<IncomingMessage> {
+    const endpoint = this.endpoint
+    const lost = () =>
+      new SandboxError(
+        'EXECUTION_FAILED',
+        "The context's container is gone, and its files with it; restart the context to continue",
+        { reason: 'kernel_lost' },
+      )
+    if (!endpoint || endpoint.gone) throw lost()
+    try {
+      return await endpoint.client.request({
+        method,
+        path: requestPath,
+        ...(body ? { body, headers: { 'content-type': 'application/octet-stream' } } : {}),
+      })
+    } catch (error) {
+      if (error instanceof SandboxError) throw error
+      if (endpoint.gone) throw lost()
+      throw error
+    }
+  }
+}
+
+/** The working dir relative to /workspace; refuses anything outside it. */
+function relativeWorkingDir(requested: string | undefined): string {
+  if (requested === undefined) return ''
+  const relative = requested.startsWith('/')
+    ? path.posix.relative(CONTAINER_WORKSPACE, path.posix.normalize(requested))
+    : requested.replace(/\/+$/, '')
+  if (relative === '') return ''
+  try {
+    checkRelativePath(relative)
+  } catch {
+    throw new SandboxError(
+      'INVALID_PARAMS',
+      `working_dir must be inside ${CONTAINER_WORKSPACE}: ${JSON.stringify(requested.slice(0, 200))}`,
+    )
+  }
+  return relative
+}
+
+/** Passes `body` on, failing with LIMIT_EXCEEDED as soon as it exceeds `maxBytes`. */
+async function* capped(
+  body: AsyncIterable<Uint8Array>,
+  maxBytes: number,
+): AsyncGenerator<Uint8Array> {
+  let written = 0
+  for await (const chunk of body) {
+    written += chunk.byteLength
+    if (written > maxBytes) {
+      throw new SandboxError(
+        'LIMIT_EXCEEDED',
+        `File is larger than ${maxBytes} bytes (SANDBOX_MAX_FILE_BYTES)`,
+        { reason: 'file_size' },
+      )
+    }
+    yield chunk
+  }
+}
+
+const CODE_FOR_STATUS: Record<
+  number,
+  { code: 'INVALID_PARAMS' | 'FILE_NOT_FOUND' | 'LIMIT_EXCEEDED'; reason?: string }
+> = {
+  400: { code: 'INVALID_PARAMS' },
+  404: { code: 'FILE_NOT_FOUND' },
+  413: { code: 'LIMIT_EXCEEDED', reason: 'file_size' },
+  507: { code: 'LIMIT_EXCEEDED', reason: 'disk' },
+}
+
+/** Passes a 2xx response on; turns the container's error answer into a SandboxError. */
+async function expectOk(response: IncomingMessage): Promise<IncomingMessage> {
+  const status = response.statusCode ?? 500
+  if (status >= 200 && status < 300) return response
+  const text = await readText(response)
+  let message = `The context's file service answered ${status}`
+  try {
+    message = (JSON.parse(text) as { message?: string }).message ?? message
+  } catch {}
+  const known = CODE_FOR_STATUS[status]
+  if (!known) throw new SandboxError('UNAVAILABLE', message)
+  throw new SandboxError(known.code, message, known.reason ? { reason: known.reason } : {})
+}
