@@ -30,8 +30,10 @@ export function createApp({ config, contexts, runtime, metrics, log }: AppDeps) 
   const app = new OpenAPIHono()
   app.use(requestId())
   app.use(requestLog(log))
-  app.use(hostCheck(config.allowedHosts))
+  // Before the Host check: Docker's HEALTHCHECK sends HTTP/1.0 without a Host header, and "OK"
+  // is nothing a rebinding page could use.
   app.get('/health', (c) => (runtime.healthy ? c.text('OK') : c.text('UNAVAILABLE', 503)))
+  app.use(hostCheck(config.allowedHosts))
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
     info: { title: 'sandbox-code-interpreter', version: '1' },

@@ -170,7 +170,7 @@ async function writeKernelSpecs(
 }
 
 /** Asks the OS for a free loopback port. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer()
     server.once('error', reject)

@@ -132,7 +132,9 @@ export class JupyterKernel {
   async restart(): Promise<void> {
     this.emit('restarted')
     await this.connection.restart()
-    await this.connection.requestKernelInfo()
+    // A single kernel_info sent while the WebSocket reconnects can be lost (a loaded machine, a
+    // container at its pids limit): ask until the new kernel answers, as after an autorestart.
+    await this.waitReady(AbortSignal.timeout(60_000))
   }
 
   /**

@@ -12,11 +12,8 @@ import {
 import type { ContextService } from '../contexts.js'
 import { validationHook } from '../validation.js'
 import { respondWithExecution } from './execution-response.js'
+import { json } from './openapi.js'
 
-const json = <T>(schema: T, description: string) => ({
-  content: { 'application/json': { schema } },
-  description,
-})
 const errors = {
   400: json(ErrorBody, 'Invalid parameters'),
   401: json(ErrorBody, 'Missing or wrong API key'),

@@ -3,11 +3,7 @@ import { ErrorBody, ExecutionResult, OneShotExecuteBody } from '../api.js'
 import type { ContextService } from '../contexts.js'
 import { validationHook } from '../validation.js'
 import { respondWithExecution } from './execution-response.js'
-
-const json = <T>(schema: T, description: string) => ({
-  content: { 'application/json': { schema } },
-  description,
-})
+import { json } from './openapi.js'
 
 const oneShot = createRoute({
   method: 'post',

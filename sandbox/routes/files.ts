@@ -14,11 +14,8 @@ import type { ContextService } from '../contexts.js'
 import { SandboxError } from '../errors.js'
 import { checkRelativePath } from '../paths.js'
 import { validationHook } from '../validation.js'
+import { json } from './openapi.js'
 
-const json = <T>(schema: T, description: string) => ({
-  content: { 'application/json': { schema } },
-  description,
-})
 const errors = {
   400: json(ErrorBody, 'Invalid path (outside the working dir, a symlink, NUL, …)'),
   401: json(ErrorBody, 'Missing or wrong API key'),

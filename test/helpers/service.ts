@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process'
 import { mkdtemp } from 'node:fs/promises'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { freePort } from '../../sandbox/kernels/jupyter-server.js'
 
 /**
  * Starts the real service as its own process (`node --import tsx sandbox/main.ts`) on a random
@@ -62,17 +62,4 @@ export async function spawnService(env: Record<string, string> = {}) {
     }
   }
   return { child, exited, baseUrl, api, workspaceRoot }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(),
-      )
-    })
-  })
 }

@@ -75,6 +75,10 @@ describe('DNS rebinding', () => {
     const refused = await get('attacker.example')
     expect(refused.status).toBe(403)
     expect(await refused.json()).toMatchObject({ error: { code: 'FORBIDDEN' } })
+    // Docker's HEALTHCHECK sends no Host header at all.
+    expect((await s.sandbox.app.request('/health', { headers: { host: '0.0.0.0' } })).status).toBe(
+      200,
+    )
   })
 })
 
