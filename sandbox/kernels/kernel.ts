@@ -23,6 +23,19 @@ export type IOPubHandler = (msg: KernelMessage.IIOPubMessage) => void
  * canceled kernel_info resolves to undefined here instead.
  */
 class SandboxKernelConnection extends KernelConnection {
+  /**
+   * The library also awaits reconnect() inside its auto-restart handler, with no catch: deleting a
+   * context whose kernel just died disposes the connection mid-reconnect, and that rejection took
+   * the service down. A failed reconnect shows as connectionStatus "disconnected" instead.
+   */
+  override async reconnect(): Promise<void> {
+    try {
+      await super.reconnect()
+    } catch {
+      // Disposed or given up: callers check connectionStatus and waitReady() has a deadline.
+    }
+  }
+
   override async requestKernelInfo(): Promise<KernelMessage.IInfoReplyMsg | undefined> {
     try {
       return await super.requestKernelInfo()

@@ -118,6 +118,20 @@ describe('kernel death', () => {
   )
 })
 
+describe('delete after death', () => {
+  it('deletes a context right after its kernel died, and the service stays up', async () => {
+    for (const language of ['python', 'javascript']) {
+      const id = await create(language)
+      const die = language === 'python' ? 'import os; os._exit(1)' : 'process.exit(1)'
+      expect((await exec(id, die)).error.reason).toBe('kernel_died')
+      expect((await s.api('DELETE', `/api/v1/contexts/${id}`)).status).toBe(200)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    expect((await s.api('GET', '/health')).status).toBe(200)
+    expect((await exec(await create(), 'print(1)')).output.stdout).toBe('1\n')
+  })
+})
+
 describe('crash loop', () => {
   it('gives up on a kernel that keeps dying, fails fast after, and recovers on restart', async () => {
     const id = await create()
