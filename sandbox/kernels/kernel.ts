@@ -217,9 +217,7 @@ export class JupyterKernel {
       this.closed = true
       this.emit('shutdown')
       try {
-        if (!this.release) await this.connection.shutdown()
-      } catch (error) {
-        this.log.debug({ err: error }, 'kernel shutdown failed; treating it as gone')
+        if (!this.release) await this.shutdownOnServer()
       } finally {
         this.connection.dispose()
       }
@@ -228,10 +226,33 @@ export class JupyterKernel {
     }
   }
 
+  /**
+   * Asks the Jupyter Server to shut the kernel down. A kernel in the middle of an automatic
+   * restart (it just died) cannot be shut down yet, and the server fails the request: ask again,
+   * or the restarted kernel process would outlive its context. 404 (already gone) is success.
+   */
+  private async shutdownOnServer(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await KernelAPI.shutdownKernel(this.id, this.connection.serverSettings)
+        return
+      } catch (error) {
+        if (attempt === SHUTDOWN_ATTEMPTS) {
+          this.log.warn({ err: error }, 'kernel shutdown failed; giving up on it')
+          return
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1000))
+      }
+    }
+  }
+
   private emit(disruption: KernelDisruption): void {
     for (const listener of this.disruptionListeners) listener(disruption)
   }
 }
+
+/** Shutdown requests tried, a second apart, before a kernel is given up on. */
+const SHUTDOWN_ATTEMPTS = 5
 
 /** Resolves or rejects with `promise`, or rejects with the signal's reason when it aborts first. */
 export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { descendants } from '../helpers/processes.js'
 import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
 
 let s: RunningSandbox
@@ -123,8 +124,14 @@ describe('delete after death', () => {
     for (const language of ['python', 'javascript']) {
       const id = await create(language)
       const die = language === 'python' ? 'import os; os._exit(1)' : 'process.exit(1)'
+      const kernelId: string = (s.sandbox.contexts as any).contexts.get(id).kernel.id
       expect((await exec(id, die)).error.reason).toBe('kernel_died')
       expect((await s.api('DELETE', `/api/v1/contexts/${id}`)).status).toBe(200)
+      // The kernel Jupyter was restarting when the context went is shut down too, not leaked.
+      const alive = () => descendants(process.pid).some((p) => p.cmdline.includes(kernelId))
+      for (let i = 0; i < 100 && alive(); i++)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      expect(alive(), `${language} kernel process after DELETE`).toBe(false)
     }
     await new Promise((resolve) => setTimeout(resolve, 1000))
     expect((await s.api('GET', '/health')).status).toBe(200)
