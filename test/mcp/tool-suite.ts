@@ -202,8 +202,11 @@ export function describeTools(getClient: () => Client): void {
         { onprogress: (progress) => messages.push(progress.message ?? '') },
       )
       expect(json.stdout).toBe('first\nsecond\n')
-      expect(messages.join('')).toBe('first\nsecond\n')
-      expect(messages.length).toBeGreaterThanOrEqual(2)
+      // "first" arrived while the cell still slept. The SDK client handles notifications a
+      // microtask after responses, so a last notification that shares a read with the result is
+      // dropped on the client side: only the order and the first chunk are certain.
+      expect(messages[0]).toBe('first\n')
+      expect('first\nsecond\n'.startsWith(messages.join(''))).toBe(true)
     })
 
     it('interrupts a cancelled run and leaves the context usable', async () => {
