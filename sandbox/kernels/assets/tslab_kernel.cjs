@@ -67,6 +67,12 @@ jupyter.ZmqServer.prototype.handleExecute = async function handleExecute(sock, m
   send('execute_reply', content, sock)
 }
 
+// process.exit() from user code must end the kernel at once: a normal exit first waits for
+// zeromq to deliver queued messages, sometimes for good, and the kernel then looks alive but
+// answers nothing until the execute times out.
+const reallyExit = process.reallyExit
+process.exit = (code) => reallyExit.call(process, code ?? process.exitCode ?? 0)
+
 // Exit with the Jupyter Server that started us, even if it was killed with SIGKILL: ipykernel
 // watches its parent the same way; tslab does not.
 const parent = process.ppid
