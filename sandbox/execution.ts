@@ -35,7 +35,7 @@ const DISRUPTION_ERRORS: Record<KernelDisruption | 'dead', { reason: string; mes
 }
 
 /** How long a kernel restart may take before the kernel is given up as lost. */
-const RESTART_TIMEOUT_MS = 60_000
+const RESTART_TIMEOUT_MS = 30_000
 
 type Outcome =
   | { kind: 'reply'; status: string }
