@@ -1,5 +1,4 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
-import { bodyLimit } from 'hono/body-limit'
 import { requestId } from 'hono/request-id'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
@@ -8,6 +7,7 @@ import { describeError, SandboxError } from './errors.js'
 import type { KernelRuntime } from './kernels/runtime.js'
 import type { SandboxMetrics } from './metrics.js'
 import { apiKeyAuth } from './middleware/auth.js'
+import { requestBodyLimit } from './middleware/body-limit.js'
 import { hostCheck } from './middleware/host-check.js'
 import { requestLog } from './middleware/request-log.js'
 import { createContextsRoutes } from './routes/contexts.js'
@@ -43,18 +43,7 @@ export function createApp({ config, contexts, runtime, metrics, log }: AppDeps) 
   app.get('/metrics', apiKeyAuth(config.apiKey), async (c) =>
     c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }),
   )
-  const limitBody = bodyLimit({
-    maxSize: config.maxBodyBytes,
-    onError: () => {
-      throw new SandboxError(
-        'LIMIT_EXCEEDED',
-        `Request body is larger than ${config.maxBodyBytes} bytes (SANDBOX_MAX_BODY_BYTES)`,
-        {
-          reason: 'request_size',
-        },
-      )
-    },
-  })
+  const limitBody = requestBodyLimit(config.maxBodyBytes)
   // File uploads stream to disk under their own limit (SANDBOX_MAX_FILE_BYTES).
   app.use('/api/*', (c, next) =>
     isFileUpload(c.req.method, c.req.path) ? next() : limitBody(c, next),

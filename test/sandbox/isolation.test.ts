@@ -41,6 +41,19 @@ describe('process runtime: isolated', () => {
     expect(result.error.name).toBe('NameError')
   })
 
+  it('F1: code run in one context is not in another’s IPython history (`%history -g`)', async () => {
+    const result = await exec(
+      b,
+      'print([src for _, _, src in get_ipython().history_manager.search("*secret " + "= 42*")])',
+    )
+    expect(result.output.stdout).toBe('[]\n')
+    const own = await exec(
+      a,
+      'print(len(list(get_ipython().history_manager.search("*secret " + "= 42*"))))',
+    )
+    expect(own.output.stdout).toBe('1\n')
+  })
+
   it('F5: kernels inherit no secret of the service: no API key, Jupyter token or service env', async () => {
     const result = await exec(b, 'import os, json\nprint(json.dumps(dict(os.environ)))')
     expect(result.output?.stdout, JSON.stringify(result)).toMatch(/^\{/)

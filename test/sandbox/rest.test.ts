@@ -210,6 +210,21 @@ describe('bad input', () => {
     ])
   })
 
+  it('counts a chunked body (no Content-Length) against the same limit', async () => {
+    const chunked = (text: string) =>
+      fetch(`${s.baseUrl}/api/v1/contexts/${ctx}/execute`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: new Blob([text]).stream(),
+        duplex: 'half',
+      } as RequestInit)
+    const small = await chunked(JSON.stringify({ code: '40 + 2' }))
+    expect(((await small.json()) as { results: unknown }).results).toEqual([{ 'text/plain': '42' }])
+    const large = await chunked(JSON.stringify({ code: 'x=1\n'.repeat(500_000) }))
+    const refused = (await large.json()) as { error: { reason: string } }
+    expect([large.status, refused.error.reason]).toEqual([413, 'request_size'])
+  })
+
   it('answers unknown or hostile context ids with 404', async () => {
     for (const id of [
       'ctx-doesnotexist',

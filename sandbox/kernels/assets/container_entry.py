@@ -20,8 +20,10 @@ import time
 from datetime import datetime, timezone
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+from jupyter_server._tz import utcnow
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.serverapp import ServerApp
+from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
 from tornado import web
 from traitlets.config import Config
 
@@ -388,7 +390,16 @@ def main():
     c.MappingKernelManager.cull_idle_timeout = 0
     c.MappingKernelManager.kernel_info_timeout = 30
     c.KernelManager.shutdown_wait_time = 1.0
+    # No second IOPub socket per kernel for activity tracking (see jupyter_server_config.py).
+    MappingKernelManager.start_watching_activity = _no_activity_watch
     SandboxServerApp.launch_instance(argv=[], config=c)
+
+
+def _no_activity_watch(self, kernel_id):
+    kernel = self._kernels[kernel_id]
+    kernel.execution_state = "idle"
+    kernel.reason = ""
+    kernel.last_activity = utcnow()
 
 
 main()

@@ -2,7 +2,9 @@
 # per-run values (port, token, root dir) in SCI_* variables, popped here so kernels never inherit them.
 import os
 
+from jupyter_server._tz import utcnow
 from jupyter_server.services.kernels.handlers import ZMQChannelsHandler
+from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
 
 c = get_config()  # noqa: F821 (injected by traitlets)
 
@@ -41,6 +43,20 @@ def _open_nodelay(self, *args, **kwargs):
 if os.environ.pop("SCI_JUPYTER_NODELAY", "1") == "1":
     ZMQChannelsHandler.open = _open_nodelay
 
+
+
+# Jupyter watches each kernel's activity on a second IOPub socket, receiving, verifying and decoding
+# every message again: half the server's CPU per execute (5.3 → 2.6 ms). It feeds only culling
+# (off) and the execution_state of /api/kernels, which the service does not read: it follows
+# kernels on their own WebSockets.
+def _no_activity_watch(self, kernel_id):
+    kernel = self._kernels[kernel_id]
+    kernel.execution_state = "idle"
+    kernel.reason = ""
+    kernel.last_activity = utcnow()
+
+
+MappingKernelManager.start_watching_activity = _no_activity_watch
 
 # Exit with the service: if the process that started us goes away (even by SIGKILL), stop, so
 # Jupyter's shutdown stops every kernel and nothing is left behind.

@@ -1,12 +1,18 @@
-# Starts ipykernel with a memory limit and two latency fixes for ipykernel 6.x.
+# Starts ipykernel with a memory limit and three latency fixes for ipykernel 6.x.
 # 0. SCI_KERNEL_MEMORY_BYTES caps the kernel's address space, so a memory bomb ends in a
-#    MemoryError inside the cell instead of starving the machine. SCI_KERNEL_MAX_OUTPUT_CHARS
+#    MemoryError inside the cell instead of starving the machine. At the cap there may be no memory
+#    left to format and send the MemoryError itself: the hard limit is HEADROOM_BYTES higher, and
+#    the soft limit is raised to it for the error report, then lowered when the next cell starts.
+#    SCI_KERNEL_MAX_OUTPUT_CHARS
 #    stops a flood of output at the source, and no stream message exceeds 1 MiB: a flood would
 #    otherwise reach Jupyter Server as messages of hundreds of MB that its WebSocket refuses.
 # 1. Each execute flushes stdout and stderr through the IOPub thread and waits for it, about 2 ms,
 #    even when nothing was printed. Skip the round trip when there is nothing to send.
 # 2. A fixed 0.5 ms sleep after that flush (`_execute_sleep`) only orders shell replies behind
 #    IOPub output for clients that do not wait for the idle status; the sandbox always waits.
+# 3. IPython writes every cell to ~/.ipython's history.sqlite with a commit, a quarter of the
+#    kernel's CPU per execute, into a file every context shares (`%history -g` would show one
+#    context's code to another). History is kept in memory instead: In, Out and %history work.
 import os
 import resource
 import sys
@@ -80,16 +86,30 @@ def _emit_tail(self):
     publish_display_data({DROPPED_MIME: {"stream": self.name, "chars": dropped}})
 
 
+MEMORY_BYTES = int(os.environ.pop("SCI_KERNEL_MEMORY_BYTES", "0"))
+HEADROOM_BYTES = 64 << 20
+
+
+def _memory_error_traceback(shell, etype, value, tb, tb_offset=None):
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES + HEADROOM_BYTES,) * 2)
+    shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+
+
 _do_execute = IPythonKernel.do_execute
 
 
-async def _do_execute_then_tail(self, *args, **kwargs):
+async def _do_execute_capped(self, *args, **kwargs):
+    if MEMORY_BYTES > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES + HEADROOM_BYTES))
+        if not self.shell.custom_exceptions:
+            self.shell.set_custom_exc((MemoryError,), _memory_error_traceback)
     try:
         return await _do_execute(self, *args, **kwargs)
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            if isinstance(stream, iostream.OutStream):
-                _emit_tail(stream)
+        if MAX_OUTPUT_CHARS > 0:
+            for stream in (sys.stdout, sys.stderr):
+                if isinstance(stream, iostream.OutStream):
+                    _emit_tail(stream)
 
 
 def _flush_if_pending(self):
@@ -105,14 +125,14 @@ def _flush_if_pending(self):
 
 iostream.OutStream._flush = _flush_in_thread_tracked
 iostream.OutStream.flush = _flush_if_pending
+IPythonKernel.do_execute = _do_execute_capped
 if MAX_OUTPUT_CHARS > 0:
     iostream.OutStream.write = _write_capped
-    IPythonKernel.do_execute = _do_execute_then_tail
 
 if __name__ == "__main__":
-    limit = int(os.environ.pop("SCI_KERNEL_MEMORY_BYTES", "0"))
-    if limit > 0:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if MEMORY_BYTES > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES + HEADROOM_BYTES))
     config = Config()
     config.Kernel._execute_sleep = 0
+    config.HistoryManager.hist_file = ":memory:"
     IPKernelApp.launch_instance(argv=sys.argv[1:], config=config)
