@@ -81,6 +81,7 @@ export class ContextService implements AsyncDisposable {
         // A replacement for a lost kernel; a workspace that lives with its kernel moves along.
         async (language, signal) => {
           const replacement = await this.acquireKernel(language, limits, signal)
+          this.deps.pool.fill()
           await workspace.attach?.(replacement).catch(async (error) => {
             await replacement.shutdown()
             throw error
@@ -93,6 +94,7 @@ export class ContextService implements AsyncDisposable {
       return handle.toJSON()
     } finally {
       this.creating -= 1
+      this.deps.pool.fill()
     }
   }
 

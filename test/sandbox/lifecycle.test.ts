@@ -108,6 +108,18 @@ describe('limits', () => {
   })
 })
 
+describe('warm pool', () => {
+  it('hands out warm kernels and refills to its size after each create', async () => {
+    await using s = await startSandbox({ poolSize: { python: 2, javascript: 0, typescript: 0 } })
+    await until(() => s.sandbox.pool.depth('python') === 2)
+    for (let i = 0; i < 3; i++) {
+      expect((await s.api('POST', '/api/v1/contexts', {})).status).toBe(201)
+    }
+    await until(() => s.sandbox.pool.depth('python') === 2)
+    expect(s.sandbox.contexts.size).toBe(3)
+  })
+})
+
 describe('Jupyter Server failure', () => {
   it('restarts a dead Jupyter Server and reports the contexts whose kernels were lost', async () => {
     await using s = await startSandbox()
