@@ -79,7 +79,7 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
       engine,
       instance,
       dirs,
-      await readFile(path.join(ASSETS_DIR, 'container_entry.py'), 'utf8'),
+      await containerEntry(),
       imageKernelSpecs(options.kernelMaxOutputChars),
     )
     await runtime.reapOrphans(scopeDir)
@@ -369,4 +369,14 @@ function imageKernelSpecs(maxOutputChars: number): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(specs).map(([name, spec]) => [name, { ...spec, argv: spec.argv.map(relocate) }]),
   )
+}
+
+/** The container's `python3 -c` program: the shared Jupyter settings, then the entry itself. */
+async function containerEntry(): Promise<string> {
+  const [tuning, entry] = await Promise.all(
+    ['jupyter_tuning.py', 'container_entry.py'].map((file) =>
+      readFile(path.join(ASSETS_DIR, file), 'utf8'),
+    ),
+  )
+  return `${tuning}\n${entry}`
 }

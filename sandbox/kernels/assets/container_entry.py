@@ -1,6 +1,6 @@
 # Entry of a "docker" runtime context container (see sandbox/kernels/docker-runtime.ts). The service
-# runs it as `python3 -c <this file>`, so the entry always matches the service that started the
-# container, whatever the image's age; the kernel launchers come from the image.
+# runs it as `python3 -c <jupyter_tuning.py + this file>`, so the entry always matches the service
+# that started the container, whatever the image's age; the kernel launchers come from the image.
 #
 # It starts a Jupyter Server that listens only on a UNIX socket in a directory the service shares
 # with the container (no TCP port, so the container can run with network "none"), with:
@@ -20,10 +20,8 @@ import time
 from datetime import datetime, timezone
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
-from jupyter_server._tz import utcnow
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.serverapp import ServerApp
-from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
 from tornado import web
 from traitlets.config import Config
 
@@ -381,25 +379,8 @@ def main():
     c.ServerApp.sock_mode = "0666"
     c.ServerApp.token = token
     c.ServerApp.root_dir = WORKSPACE
-    c.ServerApp.open_browser = False
-    c.ServerApp.jpserver_extensions = {}
-    # The service caps output itself and reports truncation (see jupyter_server_config.py).
-    c.ServerApp.iopub_data_rate_limit = 0
-    c.ServerApp.iopub_msg_rate_limit = 0
-    c.KernelRestarter.time_to_dead = 0.5
-    c.MappingKernelManager.cull_idle_timeout = 0
-    c.MappingKernelManager.kernel_info_timeout = 30
-    c.KernelManager.shutdown_wait_time = 1.0
-    # No second IOPub socket per kernel for activity tracking (see jupyter_server_config.py).
-    MappingKernelManager.start_watching_activity = _no_activity_watch
+    tune_jupyter_server(c)  # noqa: F821 (from jupyter_tuning.py, prepended by the service)
     SandboxServerApp.launch_instance(argv=[], config=c)
-
-
-def _no_activity_watch(self, kernel_id):
-    kernel = self._kernels[kernel_id]
-    kernel.execution_state = "idle"
-    kernel.reason = ""
-    kernel.last_activity = utcnow()
 
 
 main()

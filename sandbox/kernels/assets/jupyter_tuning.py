@@ -1,0 +1,32 @@
+# Jupyter Server settings shared by the service's own server (jupyter_server_config.py imports this
+# file) and the server in each docker-runtime container (the service prepends this file to
+# container_entry.py, so a container always runs the service's version, whatever the image's age).
+from jupyter_server._tz import utcnow
+from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
+
+
+def tune_jupyter_server(c):
+    c.ServerApp.open_browser = False
+    c.ServerApp.jpserver_extensions = {}
+    # The service caps output itself and reports truncation; Jupyter's rate limiter would silently
+    # replace output with a notice instead.
+    c.ServerApp.iopub_data_rate_limit = 0
+    c.ServerApp.iopub_msg_rate_limit = 0
+    # Notice a dead kernel within half a second instead of three.
+    c.KernelRestarter.time_to_dead = 0.5
+    c.MappingKernelManager.cull_idle_timeout = 0
+    c.MappingKernelManager.kernel_info_timeout = 30
+    # A kernel stuck in a loop never answers shutdown_request: kill it after 1 s, not 5.
+    c.KernelManager.shutdown_wait_time = 1.0
+    MappingKernelManager.start_watching_activity = _no_activity_watch
+
+
+# Jupyter watches each kernel's activity on a second IOPub socket, receiving, verifying and decoding
+# every message again: half the server's CPU per execute (5.3 → 2.6 ms). It feeds only culling
+# (off) and the execution_state of /api/kernels, which the service does not read: it follows
+# kernels on their own WebSockets.
+def _no_activity_watch(self, kernel_id):
+    kernel = self._kernels[kernel_id]
+    kernel.execution_state = "idle"
+    kernel.reason = ""
+    kernel.last_activity = utcnow()
