@@ -3,13 +3,11 @@
  * `1+1` through the REST API, the same through the Jupyter WebSocket alone (with and without
  * TCP_NODELAY), and the kernel's floor over raw ZMQ with no Jupyter Server.
  */
-import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { serve } from '@hono/node-server'
 import { loadConfig } from '../sandbox/config.js'
 import { JupyterServer } from '../sandbox/kernels/jupyter-server.js'
@@ -18,6 +16,7 @@ import { ASSETS_DIR, KERNEL_SPEC } from '../sandbox/kernels/kernelspecs.js'
 import { createLogger } from '../sandbox/logger.js'
 import { createSandbox } from '../sandbox/sandbox.js'
 import { type Row, summarize } from './stats.js'
+import { startRawKernel } from './zmq-floor.js'
 
 const log = createLogger('warn')
 const config = loadConfig({
@@ -108,18 +107,14 @@ async function jupyterRoundTrip(nodelay: boolean, n: number): Promise<number[]> 
   }
 }
 
-function zmqFloor(kernelArgv: string[], n: number): { p50: number; p95: number } {
-  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'zmq_floor.py')
-  const out = execFileSync(
-    config.python,
-    ['-Xfrozen_modules=off', script, JSON.stringify(kernelArgv), String(n)],
-    {
-      env: { ...process.env, PYDEVD_DISABLE_FILE_VALIDATION: '1' },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    },
-  )
-  const { p50_ms, p95_ms } = JSON.parse(out.toString()) as { p50_ms: number; p95_ms: number }
-  return { p50: p50_ms, p95: p95_ms }
+/** Execute round trips of a kernel started from `argv`, driven over raw ZMQ. */
+async function zmqFloor(argv: [string, ...string[]], n: number): Promise<number[]> {
+  const kernel = await startRawKernel(argv)
+  try {
+    return await sample(n, () => kernel.execute('1+1'))
+  } finally {
+    await kernel.close()
+  }
 }
 
 const keepAlive = new http.Agent({ keepAlive: true })
@@ -180,9 +175,20 @@ export async function benchSandbox(n = 500): Promise<Row[]> {
       await jupyterRoundTrip(false, Math.min(n, 200)),
     ),
   )
-  const ours = [config.python, path.join(ASSETS_DIR, 'python_kernel.py'), '-f', '{connection_file}']
-  const stock = [config.python, '-m', 'ipykernel_launcher', '-f', '{connection_file}']
-  rows.push({ name: 'floor: raw ZMQ, our kernel launcher', ...zmqFloor(ours, n), n })
-  rows.push({ name: 'floor: raw ZMQ, stock ipykernel', ...zmqFloor(stock, n), n })
+  const ours: [string, ...string[]] = [
+    config.python,
+    path.join(ASSETS_DIR, 'python_kernel.py'),
+    '-f',
+    '{connection_file}',
+  ]
+  const stock: [string, ...string[]] = [
+    config.python,
+    '-m',
+    'ipykernel_launcher',
+    '-f',
+    '{connection_file}',
+  ]
+  rows.push(summarize('floor: raw ZMQ from Node, our kernel launcher', await zmqFloor(ours, n)))
+  rows.push(summarize('floor: raw ZMQ from Node, stock ipykernel', await zmqFloor(stock, n)))
   return rows
 }
