@@ -127,9 +127,13 @@ describe('Jupyter Server failure', () => {
     const id = body.context_id
     const server = descendants(process.pid).find((p) => p.cmdline.includes('jupyter_server'))
     expect(server).toBeDefined()
+    const kernels = descendants(server?.pid ?? 0).map((p) => p.pid)
+    expect(kernels.length).toBeGreaterThan(0)
     process.kill(server?.pid ?? 0, 'SIGKILL')
 
     await until(async () => (await s.api('GET', `/api/v1/contexts/${id}`)).body.status === 'error')
+    // Orphaned kernels notice their server is gone and exit; none is left burning CPU.
+    await until(() => kernels.every((pid) => !isAlive(pid)), 10_000)
     const lost = await s.api('POST', `/api/v1/contexts/${id}/execute`, { code: '1' })
     expect([lost.status, lost.body.error.code, lost.body.error.reason]).toEqual([
       409,
