@@ -35,8 +35,6 @@ if os.environ.pop("SCI_JUPYTER_NODELAY", "1") == "1":
     ZMQChannelsHandler.open = _open_nodelay
 
 
-
-
 # Exit with the service: if the process that started us goes away (even by SIGKILL), stop, so
 # Jupyter's shutdown stops every kernel and nothing is left behind.
 def _watch_parent(parent_pid):

@@ -3,9 +3,9 @@
 #    MemoryError inside the cell instead of starving the machine. At the cap there may be no memory
 #    left to format and send the MemoryError itself: the hard limit is HEADROOM_BYTES higher, and
 #    the soft limit is raised to it for the error report, then lowered when the next cell starts.
-#    SCI_KERNEL_MAX_OUTPUT_CHARS
-#    stops a flood of output at the source, and no stream message exceeds 1 MiB: a flood would
-#    otherwise reach Jupyter Server as messages of hundreds of MB that its WebSocket refuses.
+#    SCI_KERNEL_MAX_OUTPUT_CHARS stops a flood of output at the source, and no stream message
+#    exceeds 1 MiB: a flood would otherwise reach Jupyter Server as messages of hundreds of MB that
+#    its WebSocket refuses.
 # 1. Each execute flushes stdout and stderr through the IOPub thread and waits for it, about 2 ms,
 #    even when nothing was printed. Skip the round trip when there is nothing to send.
 # 2. A fixed 0.5 ms sleep after that flush (`_execute_sleep`) only orders shell replies behind
