@@ -11,5 +11,5 @@ node node_modules/typescript/bin/tsc --noEmit
 npx biome check .
 npx vitest run
 bash scripts/test-docker.sh
-if [[ "${CI:-}" == "true" ]]; then export DOCKER_REQUIRED=1; fi
+if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then export DOCKER_REQUIRED=1; fi
 npx vitest run -c vitest.docker.config.ts
