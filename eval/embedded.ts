@@ -1,6 +1,6 @@
 import type { Language } from '../sandbox/api.js'
 import { loadConfig } from '../sandbox/config.js'
-import { abortable } from '../sandbox/kernels/kernel.js'
+import { abortable } from '../sandbox/jupyter/kernel.js'
 import { createLogger } from '../sandbox/logger.js'
 import { createSandbox, type Sandbox } from '../sandbox/sandbox.js'
 import { createEvalClient, type EvalClient } from './client.js'

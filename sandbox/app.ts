@@ -4,7 +4,6 @@ import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import type { ContextService } from './contexts.js'
 import { describeError, SandboxError } from './errors.js'
-import type { KernelRuntime } from './kernels/runtime.js'
 import type { SandboxMetrics } from './metrics.js'
 import { apiKeyAuth } from './middleware/auth.js'
 import { requestBodyLimit } from './middleware/body-limit.js'
@@ -13,6 +12,7 @@ import { requestLog } from './middleware/request-log.js'
 import { createContextsRoutes } from './routes/contexts.js'
 import { createExecuteRoutes } from './routes/execute.js'
 import { createFilesRoutes, isFileUpload, tooLarge } from './routes/files.js'
+import type { KernelRuntime } from './runtimes/process/runtime.js'
 
 export type AppDeps = {
   config: Config

@@ -1,7 +1,7 @@
 import os from 'node:os'
 import path from 'node:path'
 import { z } from 'zod'
-import { type DockerConfig, DockerEnvSchema, dockerConfig } from './kernels/docker-config.js'
+import { type DockerConfig, DockerEnvSchema, dockerConfig } from './runtimes/docker/config.js'
 
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback)
 const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback)

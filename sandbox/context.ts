@@ -8,8 +8,8 @@ import type {
 } from './api.js'
 import { SandboxError } from './errors.js'
 import { executeCell } from './execution.js'
-import type { JupyterKernel } from './kernels/kernel.js'
-import type { Workspace } from './workspace.js'
+import type { JupyterKernel } from './jupyter/kernel.js'
+import type { Workspace } from './runtimes/process/workspace.js'
 
 /** How long an execute waits for a restarted kernel to answer before failing. */
 const KERNEL_READY_TIMEOUT_MS = 60_000

@@ -13,12 +13,12 @@ import type {
 import type { Config } from './config.js'
 import { ContextHandle, type ExecutionLimits } from './context.js'
 import { SandboxError } from './errors.js'
-import type { JupyterKernel } from './kernels/kernel.js'
-import type { KernelPool } from './kernels/pool.js'
-import type { KernelRuntime, LimitsPlan } from './kernels/runtime.js'
+import type { JupyterKernel } from './jupyter/kernel.js'
 import type { SandboxMetrics } from './metrics.js'
 import { checkRelativePath } from './paths.js'
-import { type Workspace, writeInlineFiles } from './workspace.js'
+import type { KernelPool } from './runtimes/pool.js'
+import type { KernelRuntime, LimitsPlan } from './runtimes/process/runtime.js'
+import { type Workspace, writeInlineFiles } from './runtimes/process/workspace.js'
 
 export type ContextServiceDeps = {
   config: Config

@@ -1,5 +1,5 @@
 import type { ExecutionError, ExecutionEvent, ExecutionResult } from './api.js'
-import { abortable, type JupyterKernel, type KernelDisruption } from './kernels/kernel.js'
+import { abortable, type JupyterKernel, type KernelDisruption } from './jupyter/kernel.js'
 import { OutputCollector } from './output.js'
 
 export type ExecuteOptions = {

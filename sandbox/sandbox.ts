@@ -3,10 +3,10 @@ import type { Logger } from 'pino'
 import { createApp } from './app.js'
 import type { Config } from './config.js'
 import { ContextService } from './contexts.js'
-import { DockerKernelRuntime } from './kernels/docker-runtime.js'
-import { KernelPool } from './kernels/pool.js'
-import { type KernelRuntime, ProcessKernelRuntime } from './kernels/runtime.js'
 import { SandboxMetrics } from './metrics.js'
+import { DockerKernelRuntime } from './runtimes/docker/runtime.js'
+import { KernelPool } from './runtimes/pool.js'
+import { type KernelRuntime, ProcessKernelRuntime } from './runtimes/process/runtime.js'
 
 /** The whole sandbox, assembled: what main.ts serves and the MCP server embeds. */
 export type Sandbox = AsyncDisposable & {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { mkdtemp } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { freePort } from '../../sandbox/kernels/jupyter-server.js'
+import { freePort } from '../../sandbox/jupyter/server.js'
 
 /**
  * Starts the real service as its own process (`node --import tsx sandbox/main.ts`) on a random

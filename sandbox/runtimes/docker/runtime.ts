@@ -2,20 +2,20 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readdir, readFile, rm, rmdir } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
-import type { AppliedLimits, ContextLimits, Language } from '../api.js'
-import { SandboxError } from '../errors.js'
-import type { Workspace } from '../workspace.js'
-import { ContainerWorkspace } from './container-workspace.js'
-import type { DockerConfig } from './docker-config.js'
-import { KernelContainer } from './docker-container.js'
-import { DockerEngine, type EngineEvent } from './docker-engine.js'
-import { createLabels, instanceFilter, LABEL_INSTANCE, scopeFilter } from './docker-labels.js'
-import { JupyterKernel } from './kernel.js'
-import { ASSETS_DIR, KERNEL_SPEC, kernelSpecs } from './kernelspecs.js'
-import type { KernelRuntime, LimitsPlan } from './runtime.js'
+import type { AppliedLimits, ContextLimits, Language } from '../../api.js'
+import { SandboxError } from '../../errors.js'
+import { JupyterKernel } from '../../jupyter/kernel.js'
+import { ASSETS_DIR, KERNEL_SPEC, kernelSpecs, PACKAGE_ROOT } from '../../jupyter/kernelspecs.js'
+import type { KernelRuntime, LimitsPlan } from '../process/runtime.js'
+import type { Workspace } from '../process/workspace.js'
+import type { DockerConfig } from './config.js'
+import { KernelContainer } from './container.js'
+import { DockerEngine, type EngineEvent } from './engine.js'
+import { createLabels, instanceFilter, LABEL_INSTANCE, scopeFilter } from './labels.js'
+import { ContainerWorkspace } from './workspace.js'
 
 /** Paths in the sandbox image (Dockerfile.sandbox): the app with its kernel launchers, and node. */
-const IMAGE_ASSETS_DIR = '/app/sandbox/kernels/assets'
+const IMAGE_ASSETS_DIR = '/app/sandbox/jupyter/assets'
 const IMAGE_NODE = '/usr/local/bin/node'
 const IMAGE_PYTHON = '/usr/bin/python3'
 
@@ -373,10 +373,9 @@ function imageKernelSpecs(maxOutputChars: number): Record<string, unknown> {
 
 /** The container's `python3 -c` program: the shared Jupyter settings, then the entry itself. */
 async function containerEntry(): Promise<string> {
-  const [tuning, entry] = await Promise.all(
-    ['jupyter_tuning.py', 'container_entry.py'].map((file) =>
-      readFile(path.join(ASSETS_DIR, file), 'utf8'),
-    ),
-  )
+  const [tuning, entry] = await Promise.all([
+    readFile(path.join(ASSETS_DIR, 'jupyter_tuning.py'), 'utf8'),
+    readFile(path.join(PACKAGE_ROOT, 'sandbox/runtimes/docker/assets/container_entry.py'), 'utf8'),
+  ])
   return `${tuning}\n${entry}`
 }

@@ -14,8 +14,11 @@ function packageRoot(): string {
   return dir
 }
 
-/** Python files shipped with the service; tsc does not copy them, so src and dist both read these. */
-export const ASSETS_DIR = path.join(packageRoot(), 'sandbox/kernels/assets')
+/** The package root, where src and dist both find the non-TypeScript files (tsc does not copy them). */
+export const PACKAGE_ROOT = packageRoot()
+
+/** Kernel launchers and Jupyter settings shipped with the service. */
+export const ASSETS_DIR = path.join(PACKAGE_ROOT, 'sandbox/jupyter/assets')
 
 /** Kernelspec name for each language, as written by kernelSpecs(). */
 export const KERNEL_SPEC: Record<Language, string> = {

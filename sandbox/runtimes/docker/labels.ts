@@ -1,4 +1,4 @@
-import type { Language } from '../api.js'
+import type { Language } from '../../api.js'
 
 /**
  * Labels on every container the docker runtime creates. They are how the service finds its own

@@ -1,12 +1,12 @@
 import type { IncomingMessage } from 'node:http'
 import path from 'node:path'
 import { Readable } from 'node:stream'
-import type { FileEntry } from '../api.js'
-import { SandboxError } from '../errors.js'
-import { checkRelativePath } from '../paths.js'
-import type { Workspace } from '../workspace.js'
-import { readText, type UnixSocketClient } from './container-http.js'
-import type { JupyterKernel } from './kernel.js'
+import type { FileEntry } from '../../api.js'
+import { SandboxError } from '../../errors.js'
+import type { JupyterKernel } from '../../jupyter/kernel.js'
+import { checkRelativePath } from '../../paths.js'
+import type { Workspace } from '../process/workspace.js'
+import { readText, type UnixSocketClient } from './http.js'
 
 /** The context's files inside its container: a tmpfs, gone with the container. */
 export const CONTAINER_WORKSPACE = '/workspace'

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import { LANGUAGES, type Language } from '../api.js'
-import type { JupyterKernel } from './kernel.js'
-import type { KernelRuntime } from './runtime.js'
+import type { JupyterKernel } from '../jupyter/kernel.js'
+import type { KernelRuntime } from './process/runtime.js'
 
 /**
  * Started kernels waiting per language, so creating a context does not wait for a kernel to boot.

@@ -2,12 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Logger } from 'pino'
-import type { AppliedLimits, ContextLimits, Language } from '../api.js'
-import { SandboxError } from '../errors.js'
-import { HostWorkspace, type Workspace } from '../workspace.js'
-import { JupyterServer } from './jupyter-server.js'
-import { JupyterKernel } from './kernel.js'
-import { KERNEL_SPEC } from './kernelspecs.js'
+import type { AppliedLimits, ContextLimits, Language } from '../../api.js'
+import { SandboxError } from '../../errors.js'
+import { JupyterKernel } from '../../jupyter/kernel.js'
+import { KERNEL_SPEC } from '../../jupyter/kernelspecs.js'
+import { JupyterServer } from '../../jupyter/server.js'
+import { HostWorkspace, type Workspace } from './workspace.js'
 
 /** Resource limits of one context, as a runtime with per-context limits will apply them. */
 export type LimitsPlan = {

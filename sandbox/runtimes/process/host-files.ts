@@ -11,9 +11,9 @@ import {
 } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable } from 'node:stream'
-import type { FileEntry } from './api.js'
-import { SandboxError } from './errors.js'
-import { resolveInside } from './paths.js'
+import type { FileEntry } from '../../api.js'
+import { SandboxError } from '../../errors.js'
+import { resolveInside } from '../../paths.js'
 
 /**
  * Files of a context's working directory, read and written by the service on the host. User code

@@ -3,7 +3,7 @@ import net from 'node:net'
 import { Readable } from 'node:stream'
 import { ServerConnection } from '@jupyterlab/services'
 import WebSocket from 'ws'
-import { SandboxError } from '../errors.js'
+import { SandboxError } from '../../errors.js'
 
 /** A request on which nothing moves this long fails: a stopped or stuck container never hangs us. */
 const IDLE_TIMEOUT_MS = 60_000

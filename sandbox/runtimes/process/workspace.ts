@@ -2,10 +2,10 @@ import { existsSync } from 'node:fs'
 import { mkdir, realpath, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable } from 'node:stream'
-import type { FileEntry, InlineFile } from './api.js'
-import { SandboxError } from './errors.js'
+import type { FileEntry, InlineFile } from '../../api.js'
+import { SandboxError } from '../../errors.js'
+import type { JupyterKernel } from '../../jupyter/kernel.js'
 import { listDirectory, openForRead, removePath, writeFileStream } from './host-files.js'
-import type { JupyterKernel } from './kernels/kernel.js'
 
 /** A context's files, wherever its kernel runs. Paths are relative to the working directory. */
 export interface Workspace {

@@ -1,4 +1,4 @@
-# Entry of a "docker" runtime context container (see sandbox/kernels/docker-runtime.ts). The service
+# Entry of a "docker" runtime context container (see sandbox/runtimes/docker/runtime.ts). The service
 # runs it as `python3 -c <jupyter_tuning.py + this file>`, so the entry always matches the service
 # that started the container, whatever the image's age; the kernel launchers come from the image.
 #

@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import Docker from 'dockerode'
 import type { Logger } from 'pino'
-import { SandboxError } from '../errors.js'
-import { abortable } from './kernel.js'
+import { SandboxError } from '../../errors.js'
+import { abortable } from '../../jupyter/kernel.js'
 
 /** Default deadline of one Docker API call. */
 const CALL_TIMEOUT_MS = 10_000
