@@ -12,7 +12,7 @@ import { requestLog } from './middleware/request-log.js'
 import { createContextsRoutes } from './routes/contexts.js'
 import { createExecuteRoutes } from './routes/execute.js'
 import { createFilesRoutes, isFileUpload, tooLarge } from './routes/files.js'
-import type { KernelRuntime } from './runtimes/process/runtime.js'
+import type { KernelRuntime } from './runtimes/runtime.js'
 
 export type AppDeps = {
   config: Config

@@ -1,18 +1,11 @@
-import type {
-  AppliedLimits,
-  Context,
-  ContextStatus,
-  ExecutionEvent,
-  ExecutionResult,
-  Language,
-} from './api.js'
+import type { Context, ContextStatus, ExecutionEvent, ExecutionResult, Language } from './api.js'
 import { SandboxError } from './errors.js'
-import { executeCell } from './execution.js'
+import { executeCell, KERNEL_READY_TIMEOUT_MS, KERNEL_RESTART_TIMEOUT_MS } from './execution.js'
 import type { JupyterKernel } from './jupyter/kernel.js'
-import type { Workspace } from './runtimes/process/workspace.js'
+import type { Binding } from './runtimes/runtime.js'
 
-/** How long an execute waits for a restarted kernel to answer before failing. */
-const KERNEL_READY_TIMEOUT_MS = 60_000
+/** How long an interrupt request may wait for the Jupyter Server's answer. */
+const INTERRUPT_TIMEOUT_MS = 10_000
 
 export type ContextInit = {
   id: string
@@ -20,10 +13,6 @@ export type ContextInit = {
   name: string
   description: string
   sessionName: string | undefined
-  workspace: Workspace
-  env: Record<string, string>
-  /** Resource limits the runtime applies to this context, when it has per-context limits. */
-  limits?: AppliedLimits
 }
 
 export type ExecutionLimits = { timeoutMs: number; graceMs: number; maxOutputChars: number }
@@ -45,29 +34,14 @@ export class ContextHandle implements AsyncDisposable {
 
   private constructor(
     readonly init: ContextInit,
-    private kernel: JupyterKernel,
-    private readonly acquireKernel: (
-      language: Language,
-      signal: AbortSignal,
-    ) => Promise<JupyterKernel>,
+    private readonly binding: Binding,
   ) {
-    this.watch(kernel)
+    this.watch(binding.kernel)
   }
 
-  /** Takes over `kernel`, moves it into the working dir and env; shuts it down if that fails. */
-  static async open(
-    init: ContextInit,
-    kernel: JupyterKernel,
-    acquireKernel: (language: Language, signal: AbortSignal) => Promise<JupyterKernel>,
-  ): Promise<ContextHandle> {
-    const handle = new ContextHandle(init, kernel, acquireKernel)
-    try {
-      await handle.setup()
-      return handle
-    } catch (error) {
-      await handle.close()
-      throw error
-    }
+  /** Takes over a runtime's binding; the context closes it from now on. */
+  static open(init: ContextInit, binding: Binding): ContextHandle {
+    return new ContextHandle(init, binding)
   }
 
   get id(): string {
@@ -79,8 +53,14 @@ export class ContextHandle implements AsyncDisposable {
     return this.pending > 0 || this.restarting !== undefined
   }
 
+  /** The context's files, for the files API. */
+  get workspace(): Binding['workspace'] {
+    return this.binding.workspace
+  }
+
   toJSON(): Context {
-    const { id, language, name, description, sessionName, workspace } = this.init
+    const { id, language, name, description, sessionName } = this.init
+    const { workspace, limits } = this.binding
     return {
       context_id: id,
       type: 'jupyter',
@@ -93,7 +73,7 @@ export class ContextHandle implements AsyncDisposable {
       last_used: this.lastUsed.toISOString(),
       working_dir: workspace.dir,
       ...(this.message ? { message: this.message } : {}),
-      ...(this.init.limits ? { limits: this.init.limits } : {}),
+      ...(limits ? { limits } : {}),
     }
   }
 
@@ -107,7 +87,11 @@ export class ContextHandle implements AsyncDisposable {
     const run = this.queue.then(async () => {
       options.signal.throwIfAborted()
       await this.ready(options.signal)
-      const result = await executeCell(this.kernel, code, { ...limits, ...options })
+      const result = await executeCell(this.binding.kernel, code, {
+        ...limits,
+        ...options,
+        limitHit: () => this.binding.takeLimitHit(),
+      })
       if (result.context_restarted) this.needsSetup = true
       return result
     })
@@ -121,7 +105,8 @@ export class ContextHandle implements AsyncDisposable {
   /** Interrupts the running cell; a no-op when the kernel is idle. */
   async interrupt(): Promise<void> {
     this.assertOpen()
-    if (this.kernel.usable) await this.kernel.interrupt()
+    const { kernel } = this.binding
+    if (kernel.usable) await kernel.interrupt(AbortSignal.timeout(INTERRUPT_TIMEOUT_MS))
     this.lastUsed = new Date()
   }
 
@@ -140,11 +125,7 @@ export class ContextHandle implements AsyncDisposable {
     if (this.status === 'stopped') return
     this.status = 'stopped'
     this.unsubscribe()
-    try {
-      await this.kernel.shutdown()
-    } finally {
-      await this.init.workspace.close()
-    }
+    await this.binding.close()
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -152,16 +133,13 @@ export class ContextHandle implements AsyncDisposable {
   }
 
   private async restartKernel(): Promise<void> {
-    if (this.kernel.usable) {
-      await this.kernel.restart()
+    const deadline = AbortSignal.timeout(KERNEL_RESTART_TIMEOUT_MS)
+    if (this.binding.kernel.usable) {
+      await this.binding.kernel.restart(deadline)
     } else {
       this.unsubscribe()
-      this.kernel = await this.acquireKernel(this.init.language, AbortSignal.timeout(60_000))
-      if (this.status === 'stopped') {
-        await this.kernel.shutdown()
-        return
-      }
-      this.watch(this.kernel)
+      await this.binding.replaceKernel(deadline)
+      this.watch(this.binding.kernel)
     }
     await this.setup()
     this.status = 'active'
@@ -179,17 +157,16 @@ export class ContextHandle implements AsyncDisposable {
       )
     }
     if (this.needsSetup) {
+      const { kernel } = this.binding
       const deadline = AbortSignal.any([signal, AbortSignal.timeout(KERNEL_READY_TIMEOUT_MS)])
-      await this.kernel.waitReady(deadline).catch((error) => {
+      await kernel.waitReady(deadline).catch((error) => {
         if (signal.aborted) throw error
         // Gone for good (Jupyter gave up restarting it): the status says so, with a clear error.
-        if (!this.kernel.usable) return this.ready(signal)
+        if (!kernel.usable) return this.ready(signal)
         throw new SandboxError(
           'UNAVAILABLE',
-          `The kernel of context ${this.id} did not come back within 60 s`,
-          {
-            cause: error,
-          },
+          `The kernel of context ${this.id} did not come back within ${KERNEL_READY_TIMEOUT_MS / 1000} s`,
+          { cause: error },
         )
       })
       if (this.needsSetup) await this.setup()
@@ -198,16 +175,7 @@ export class ContextHandle implements AsyncDisposable {
 
   /** Moves the kernel into the context's working dir and environment. Runs silently. */
   private async setup(): Promise<void> {
-    const { language, workspace, env } = this.init
-    const dir = JSON.stringify(workspace.dir)
-    const vars = JSON.stringify(env)
-    const code =
-      language === 'python'
-        ? `import os as _sci_os, json as _sci_json\n_sci_os.chdir(${dir})\n_sci_os.environ.update(_sci_json.loads(${JSON.stringify(vars)}))\ndel _sci_os, _sci_json`
-        : `process.chdir(${dir}); Object.assign(process.env, ${vars});`
-    const reply = await this.kernel.execute(code, () => {}, { silent: true })
-    if (reply.status !== 'ok')
-      throw new SandboxError('UNAVAILABLE', `Could not prepare the ${language} kernel`)
+    await this.binding.prepare()
     this.needsSetup = false
   }
 

@@ -6,24 +6,19 @@ import type {
   ExecuteBody,
   ExecutionEvent,
   ExecutionResult,
-  Language,
   OneShotExecuteBody,
   StoppedContext,
 } from './api.js'
 import type { Config } from './config.js'
 import { ContextHandle, type ExecutionLimits } from './context.js'
 import { SandboxError } from './errors.js'
-import type { JupyterKernel } from './jupyter/kernel.js'
 import type { SandboxMetrics } from './metrics.js'
 import { checkRelativePath } from './paths.js'
-import type { KernelPool } from './runtimes/pool.js'
-import type { KernelRuntime, LimitsPlan } from './runtimes/process/runtime.js'
-import { type Workspace, writeInlineFiles } from './runtimes/process/workspace.js'
+import { type KernelRuntime, type Workspace, writeInlineFiles } from './runtimes/runtime.js'
 
 export type ContextServiceDeps = {
   config: Config
-  pool: KernelPool
-  runtime: Pick<KernelRuntime, 'openWorkspace' | 'startKernel' | 'planLimits'>
+  runtime: Pick<KernelRuntime, 'bind'>
   metrics: SandboxMetrics
   log: Logger
 }
@@ -54,47 +49,32 @@ export class ContextService implements AsyncDisposable {
         { reason: 'contexts', retryAfterS: 5 },
       )
     }
-    const limits = this.planLimits(body.limits)
     this.creating += 1
     try {
       const id = `ctx-${randomUUID()}`
-      const signal = AbortSignal.timeout(config.startupTimeoutMs)
-      const kernel = await this.acquireKernel(body.language, limits, signal)
-      const workspace = await this.deps.runtime
-        .openWorkspace(kernel, id, body.working_dir, limits)
-        .catch(async (error) => {
-          await kernel.shutdown()
-          throw error
-        })
-      const handle = await ContextHandle.open(
+      const binding = await this.deps.runtime.bind({
+        contextId: id,
+        language: body.language,
+        limits: body.limits,
+        workingDir: body.working_dir,
+        env: body.env ?? {},
+        signal: AbortSignal.timeout(config.startupTimeoutMs),
+      })
+      const handle = ContextHandle.open(
         {
           id,
           language: body.language,
           name: body.name ?? id,
           description: body.description ?? '',
           sessionName: body.session_name,
-          workspace,
-          env: body.env ?? {},
-          limits: limits?.applied,
         },
-        kernel,
-        // A replacement for a lost kernel; a workspace that lives with its kernel moves along.
-        async (language, signal) => {
-          const replacement = await this.acquireKernel(language, limits, signal)
-          this.deps.pool.fill()
-          await workspace.attach?.(replacement).catch(async (error) => {
-            await replacement.shutdown()
-            throw error
-          })
-          return replacement
-        },
+        binding,
       )
       this.contexts.set(id, handle)
       this.deps.log.info({ contextId: id, language: body.language }, 'context created')
       return handle.toJSON()
     } finally {
       this.creating -= 1
-      this.deps.pool.fill()
     }
   }
 
@@ -135,7 +115,7 @@ export class ContextService implements AsyncDisposable {
       name: 'one-shot',
     })
     try {
-      await writeInlineFiles(this.handle(context.context_id).init.workspace, body.files ?? [])
+      await writeInlineFiles(this.handle(context.context_id).workspace, body.files ?? [])
       return await this.run(this.handle(context.context_id), body.code, limits, options)
     } finally {
       // Answer at once; the kernel shuts down in the background, already out of the registry.
@@ -152,7 +132,7 @@ export class ContextService implements AsyncDisposable {
   workspace(id: string): Workspace {
     const handle = this.handle(id)
     handle.lastUsed = new Date()
-    return handle.init.workspace
+    return handle.workspace
   }
 
   async interrupt(id: string): Promise<Context> {
@@ -193,27 +173,6 @@ export class ContextService implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close()
-  }
-
-  /** The runtime's plan for a request's limits; a runtime without per-context limits refuses them. */
-  private planLimits(requested: CreateContextBody['limits']): LimitsPlan | undefined {
-    const { runtime } = this.deps
-    if (runtime.planLimits) return runtime.planLimits(requested)
-    if (requested === undefined) return undefined
-    throw new SandboxError(
-      'INVALID_PARAMS',
-      'Per-context limits need the docker runtime (SANDBOX_RUNTIME=docker); this service runs the process runtime',
-    )
-  }
-
-  /** A warm kernel, or a fresh one when the context's limits need an environment of its own. */
-  private acquireKernel(
-    language: Language,
-    limits: LimitsPlan | undefined,
-    signal: AbortSignal,
-  ): Promise<JupyterKernel> {
-    if (limits && !limits.poolable) return this.deps.runtime.startKernel(language, signal, limits)
-    return this.deps.pool.acquire(language, signal)
   }
 
   private handle(id: string): ContextHandle {

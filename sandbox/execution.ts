@@ -1,6 +1,7 @@
 import type { ExecutionError, ExecutionEvent, ExecutionResult } from './api.js'
-import { abortable, type JupyterKernel, type KernelDisruption } from './jupyter/kernel.js'
+import type { JupyterKernel, KernelDisruption } from './jupyter/kernel.js'
 import { OutputCollector } from './output.js'
+import type { LimitHit } from './runtimes/runtime.js'
 
 export type ExecuteOptions = {
   timeoutMs: number
@@ -10,6 +11,8 @@ export type ExecuteOptions = {
   /** Aborted when the client goes away: the cell is interrupted like a timeout. */
   signal: AbortSignal
   onEvent?: (event: ExecutionEvent) => void
+  /** The limit that explains a kernel death, when the runtime saw one (docker: OOM). */
+  limitHit?: () => LimitHit | undefined
 }
 
 const DISRUPTION_ERRORS: Record<KernelDisruption | 'dead', { reason: string; message: string }> = {
@@ -34,8 +37,10 @@ const DISRUPTION_ERRORS: Record<KernelDisruption | 'dead', { reason: string; mes
   shutdown: { reason: 'context_stopped', message: 'The context was stopped while this code ran' },
 }
 
-/** How long a kernel restart may take before the kernel is given up as lost. */
-const RESTART_TIMEOUT_MS = 30_000
+/** How long a kernel restart we asked for may take before the kernel is given up as lost. */
+export const KERNEL_RESTART_TIMEOUT_MS = 30_000 // 30 s
+/** How long an execute waits for a kernel Jupyter restarts on its own (it died) to answer. */
+export const KERNEL_READY_TIMEOUT_MS = 60_000 // 60 s
 
 type Outcome =
   | { kind: 'reply'; status: string }
@@ -80,7 +85,7 @@ export async function executeCell(
       const disruption =
         outcome.disruption === 'died' && !kernel.usable ? 'dead' : outcome.disruption
       restarted = disruption === 'died' || disruption === 'restarted'
-      const limit = kernel.takeLimitHit()
+      const limit = options.limitHit?.()
       collector.setError(limit ? limitError(limit, disruption) : disruptionError(disruption))
     }
     if (outcome.kind === 'reply' && outcome.status !== 'ok' && !collector.error) {
@@ -118,11 +123,11 @@ async function stopCell(
 ): Promise<boolean> {
   const grace = timeout(graceMs)
   try {
-    await abortable(kernel.interrupt(), AbortSignal.timeout(graceMs)).catch(() => undefined)
+    await kernel.interrupt(AbortSignal.timeout(graceMs)).catch(() => undefined)
     const outcome = await Promise.race([reply, grace.promise])
     if (outcome.kind !== 'timeout') return outcome.kind === 'disrupted'
     try {
-      await abortable(kernel.restart(), AbortSignal.timeout(RESTART_TIMEOUT_MS))
+      await kernel.restart(AbortSignal.timeout(KERNEL_RESTART_TIMEOUT_MS))
       return true
     } catch {
       // The server did not restart it (it may be gone itself): the context reports the loss.

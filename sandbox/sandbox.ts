@@ -5,21 +5,22 @@ import type { Config } from './config.js'
 import { ContextService } from './contexts.js'
 import { SandboxMetrics } from './metrics.js'
 import { DockerKernelRuntime } from './runtimes/docker/runtime.js'
-import { KernelPool } from './runtimes/pool.js'
-import { type KernelRuntime, ProcessKernelRuntime } from './runtimes/process/runtime.js'
+import { ProcessKernelRuntime } from './runtimes/process/runtime.js'
+import type { KernelRuntime, WarmPool } from './runtimes/runtime.js'
 
 /** The whole sandbox, assembled: what main.ts serves and the MCP server embeds. */
 export type Sandbox = AsyncDisposable & {
   app: ReturnType<typeof createApp>
   contexts: ContextService
-  pool: KernelPool
+  /** The runtime's warm kernels. */
+  pool: WarmPool
   runtime: KernelRuntime
   /** Stops every context, the pool's kernels and the Jupyter Server (or containers). Idempotent. */
   close(): Promise<void>
 }
 
 /**
- * Starts the kernel runtime and the warm pool (filling in the background) and builds the app.
+ * Starts the kernel runtime (its warm pool filling in the background) and builds the app.
  * @param config - from loadConfig()
  * @example
  * await using sandbox = await createSandbox(loadConfig(), logger)
@@ -33,25 +34,26 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
     config.runtime === 'docker'
       ? await DockerKernelRuntime.start({
           config: config.docker,
+          poolSize: config.poolSize,
           kernelMaxOutputChars,
           startupTimeoutMs: config.startupTimeoutMs,
           log,
         })
       : await ProcessKernelRuntime.start({
           python: config.python,
+          poolSize: config.poolSize,
           kernelMemoryMb: config.kernelMemoryMb,
           kernelMaxOutputChars,
           workspaceRoot: config.workspaceRoot,
           startupTimeoutMs: config.startupTimeoutMs,
           log,
         })
-  const pool = new KernelPool(runtime, config.poolSize, log)
-  pool.fill()
+  const { pool } = runtime
   const metrics: SandboxMetrics = new SandboxMetrics({
     liveContexts: (): number => contexts.size,
     poolDepth: (language) => pool.depth(language),
   })
-  const contexts = new ContextService({ config, pool, runtime, metrics, log })
+  const contexts = new ContextService({ config, runtime, metrics, log })
   const app = createApp({ config, contexts, runtime, metrics, log })
   let closing: Promise<void> | undefined
   const close = () => {
@@ -59,11 +61,7 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
       try {
         await contexts.close()
       } finally {
-        try {
-          await pool.close()
-        } finally {
-          await runtime.close()
-        }
+        await runtime.close()
       }
     })()
     return closing

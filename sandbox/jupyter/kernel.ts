@@ -53,13 +53,11 @@ class SandboxKernelConnection extends KernelConnection {
 export class JupyterKernel {
   private disruptionListeners = new Set<(disruption: KernelDisruption) => void>()
   private closed = false
-  private limitHit: { reason: string; detail: string; at: number } | undefined
 
   private constructor(
     readonly language: Language,
     private readonly connection: Kernel.IKernelConnection,
     private readonly log: Logger,
-    private readonly release?: () => Promise<void>,
   ) {
     connection.statusChanged.connect((_, status) => {
       // The server restarted a dead kernel on its own ("autorestarting") or gave up ("dead").
@@ -75,9 +73,6 @@ export class JupyterKernel {
    * Starts a kernel and waits until it answers kernel_info.
    * @param spec - kernelspec name known to the Jupyter Server
    * @param signal - aborts the wait; the half-started kernel is shut down
-   * @param release - frees what the runtime holds for this kernel (the docker runtime: its
-   *   container) in place of Jupyter's graceful shutdown; called by every shutdown(), even after
-   *   markLost(), so it must be idempotent
    */
   static async start(options: {
     language: Language
@@ -85,21 +80,15 @@ export class JupyterKernel {
     settings: ServerConnection.ISettings
     log: Logger
     signal: AbortSignal
-    release?: () => Promise<void>
   }): Promise<JupyterKernel> {
-    const { language, spec, settings, log, signal, release } = options
+    const { language, spec, settings, log, signal } = options
     const model = await KernelAPI.startNew({ name: spec }, settings)
     const connection = new SandboxKernelConnection({
       model,
       serverSettings: settings,
       handleComms: false,
     })
-    const kernel = new JupyterKernel(
-      language,
-      connection,
-      log.child({ kernelId: model.id }),
-      release,
-    )
+    const kernel = new JupyterKernel(language, connection, log.child({ kernelId: model.id }))
     try {
       await abortable(connection.info, signal)
       return kernel
@@ -136,18 +125,25 @@ export class JupyterKernel {
     return reply.content
   }
 
-  /** Sends SIGINT (or an interrupt_request) to the running cell. */
-  async interrupt(): Promise<void> {
-    await this.connection.interrupt()
+  /**
+   * Sends SIGINT (or an interrupt_request) to the running cell.
+   * @param signal - the caller's deadline for the server's answer
+   */
+  async interrupt(signal: AbortSignal): Promise<void> {
+    await abortable(this.connection.interrupt(), signal)
   }
 
-  /** Restarts the kernel process: all state is lost, the kernel id is kept. */
-  async restart(): Promise<void> {
+  /**
+   * Restarts the kernel process and waits until the new one answers: all state is lost, the kernel
+   * id is kept.
+   * @param signal - the caller's deadline for the whole restart
+   */
+  async restart(signal: AbortSignal): Promise<void> {
     this.emit('restarted')
-    await this.connection.restart()
+    await abortable(this.connection.restart(), signal)
     // A single kernel_info sent while the WebSocket reconnects can be lost (a loaded machine, a
     // container at its pids limit): ask until the new kernel answers, as after an autorestart.
-    await this.waitReady(AbortSignal.timeout(60_000))
+    await this.waitReady(signal)
   }
 
   /**
@@ -186,22 +182,6 @@ export class JupyterKernel {
     return () => this.disruptionListeners.delete(listener)
   }
 
-  /**
-   * Called by a runtime that saw the kernel's environment hit a limit (the docker runtime: the
-   * memory cgroup's OOM killer), so that a death right after is reported as that limit.
-   * @param detail - the limit and how to change it, for the error message
-   */
-  noteLimitHit(reason: string, detail: string): void {
-    this.limitHit = { reason, detail, at: Date.now() }
-  }
-
-  /** The limit noted within the last 10 s, if any; reading it clears it. */
-  takeLimitHit(): { reason: string; detail: string } | undefined {
-    const hit = this.limitHit
-    this.limitHit = undefined
-    return hit && Date.now() - hit.at < 10_000 ? hit : undefined
-  }
-
   /** Called by the runtime when the Jupyter Server that hosted this kernel is gone. */
   markLost(): void {
     if (this.closed) return
@@ -212,18 +192,25 @@ export class JupyterKernel {
 
   /** Shuts the kernel down; idempotent, and "already gone" counts as success. */
   async shutdown(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.emit('shutdown')
     try {
-      if (this.closed) return
-      this.closed = true
-      this.emit('shutdown')
-      try {
-        if (!this.release) await this.shutdownOnServer()
-      } finally {
-        this.connection.dispose()
-      }
+      await this.shutdownOnServer()
     } finally {
-      await this.release?.()
+      this.connection.dispose()
     }
+  }
+
+  /**
+   * Closes the connection without asking the server to stop the kernel: for a runtime that removes
+   * the whole Jupyter Server with it (a container). Idempotent.
+   */
+  detach(): void {
+    if (this.closed) return
+    this.closed = true
+    this.emit('shutdown')
+    this.connection.dispose()
   }
 
   /**

@@ -74,3 +74,20 @@ export function kernelSpecs(
     },
   }
 }
+
+/**
+ * The code that moves a fresh (or restarted) kernel into its context's working dir and env, run
+ * silently before any user code.
+ * @param dir - the working dir as the kernel sees it
+ */
+export function contextSetupCode(
+  language: Language,
+  dir: string,
+  env: Readonly<Record<string, string>>,
+): string {
+  const quotedDir = JSON.stringify(dir)
+  const vars = JSON.stringify(env)
+  return language === 'python'
+    ? `import os as _sci_os, json as _sci_json\n_sci_os.chdir(${quotedDir})\n_sci_os.environ.update(_sci_json.loads(${JSON.stringify(vars)}))\ndel _sci_os, _sci_json`
+    : `process.chdir(${quotedDir}); Object.assign(process.env, ${vars});`
+}

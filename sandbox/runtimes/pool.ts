@@ -1,15 +1,16 @@
 import type { Logger } from 'pino'
 import { LANGUAGES, type Language } from '../api.js'
-import type { JupyterKernel } from '../jupyter/kernel.js'
-import type { KernelRuntime } from './process/runtime.js'
+import type { HostedKernel } from './binding.js'
+import type { WarmPool } from './runtime.js'
 
 /**
  * Started kernels waiting per language, so creating a context does not wait for a kernel to boot.
  * Refills in the background, one kernel at a time: on a small machine parallel kernel starts only
- * slow each other down. Owns the idle kernels; a kernel handed out belongs to its taker.
+ * slow each other down. Owns the idle kernels; a kernel handed out belongs to its taker. Each
+ * runtime keeps one, of the kernels it hosts.
  */
-export class KernelPool implements AsyncDisposable {
-  private readonly idle: Record<Language, JupyterKernel[]> = {
+export class KernelPool<T extends HostedKernel> implements WarmPool, AsyncDisposable {
+  private readonly idle: Record<Language, T[]> = {
     python: [],
     javascript: [],
     typescript: [],
@@ -18,8 +19,9 @@ export class KernelPool implements AsyncDisposable {
   private readonly controller = new AbortController()
   private failures = 0
 
+  /** @param start - starts one kernel of the runtime, ready to be bound */
   constructor(
-    private readonly runtime: KernelRuntime,
+    private readonly start: (language: Language, signal: AbortSignal) => Promise<T>,
     private readonly sizes: Readonly<Record<Language, number>>,
     private readonly log: Logger,
   ) {}
@@ -49,11 +51,11 @@ export class KernelPool implements AsyncDisposable {
    * the taker's first round trips wait on them (context creation p50 here: 41 ms → 24 ms).
    * @param signal - aborts a cold start
    */
-  async acquire(language: Language, signal: AbortSignal): Promise<JupyterKernel> {
+  async acquire(language: Language, signal: AbortSignal): Promise<T> {
     const queue = this.idle[language]
     let kernel = queue.shift()
     while (kernel && !kernel.usable) kernel = queue.shift()
-    return kernel ?? (await this.runtime.startKernel(language, signal))
+    return kernel ?? (await this.start(language, signal))
   }
 
   /** Shuts down the idle kernels and stops refilling. Idempotent. */
@@ -73,7 +75,7 @@ export class KernelPool implements AsyncDisposable {
     const signal = this.controller.signal
     for (let language = this.neediest(); language && !signal.aborted; language = this.neediest()) {
       try {
-        const kernel = await this.runtime.startKernel(language, signal)
+        const kernel = await this.start(language, signal)
         if (signal.aborted) {
           await kernel.shutdown()
           return

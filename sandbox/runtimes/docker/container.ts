@@ -37,9 +37,12 @@ export type KernelContainerOptions = {
 export class KernelContainer implements FilesEndpoint {
   readonly client: UnixSocketClient
   id: string | undefined
+  /** The kernel started in it, once started. */
   kernel: JupyterKernel | undefined
-  /** Set by the runtime on Docker's `oom` event: the kernel's death was the memory limit. */
+  /** Set on Docker's `oom` event: the kernel's death was the memory limit. */
   oomKilled = false
+  private limitHit: { reason: string; detail: string; at: number } | undefined
+  private currentName: string
   private resources: ContainerResources
   private applied: AppliedLimits
   private removal: Promise<void> | undefined
@@ -50,10 +53,36 @@ export class KernelContainer implements FilesEndpoint {
     this.client = new UnixSocketClient(path.join(options.dir, 'jupyter.sock'), this.token)
     this.resources = resourcesOf(options.limits)
     this.applied = options.limits
+    this.currentName = options.name
   }
 
   get name(): string {
-    return this.options.name
+    return this.currentName
+  }
+
+  /** Renames the container, e.g. after the context it now serves. */
+  async rename(name: string): Promise<void> {
+    if (!this.id) throw new Error(`container ${this.name} is not started`)
+    await this.options.engine.rename(this.id, name)
+    this.currentName = name
+  }
+
+  /**
+   * Notes that the container hit a limit (the memory cgroup's OOM killer), so that a kernel death
+   * right after is reported as that limit.
+   * @param detail - the limit and how to change it, for the error message
+   */
+  noteLimitHit(reason: string, detail: string): void {
+    this.limitHit = { reason, detail, at: Date.now() }
+  }
+
+  /** The limit noted within the last 10 s, if any; reading it clears it. */
+  takeLimitHit(): { reason: string; detail: string } | undefined {
+    const hit = this.limitHit
+    this.limitHit = undefined
+    return hit && Date.now() - hit.at < 10_000
+      ? { reason: hit.reason, detail: hit.detail }
+      : undefined
   }
 
   /** The limits in force: those it was created with, or those applied since. */
@@ -127,7 +156,7 @@ export class KernelContainer implements FilesEndpoint {
     this.removal ??= (async () => {
       try {
         // By name when the create was cut short: the engine may have made it all the same.
-        await this.options.engine.remove(this.id ?? this.options.name)
+        await this.options.engine.remove(this.id ?? this.currentName)
       } finally {
         this.client.close()
         await rm(this.options.dir, { recursive: true, force: true })

@@ -122,6 +122,17 @@ export class DockerEngine {
   }
 
   /** The container's state, or undefined when it does not exist. */
+  /** Renames a container: how a pooled container takes the name of the context it serves. */
+  async rename(
+    containerId: string,
+    name: string,
+    signal = AbortSignal.timeout(CALL_TIMEOUT_MS),
+  ): Promise<void> {
+    await this.call('container rename', { containerId, name }, () =>
+      this.docker.getContainer(containerId).rename({ name, abortSignal: signal }),
+    )
+  }
+
   async state(
     containerId: string,
     signal = AbortSignal.timeout(CALL_TIMEOUT_MS),

@@ -6,8 +6,9 @@ import type { AppliedLimits, ContextLimits, Language } from '../../api.js'
 import { SandboxError } from '../../errors.js'
 import { JupyterKernel } from '../../jupyter/kernel.js'
 import { ASSETS_DIR, KERNEL_SPEC, kernelSpecs, PACKAGE_ROOT } from '../../jupyter/kernelspecs.js'
-import type { KernelRuntime, LimitsPlan } from '../process/runtime.js'
-import type { Workspace } from '../process/workspace.js'
+import { ContextBinding, type HostedKernel } from '../binding.js'
+import { KernelPool } from '../pool.js'
+import { type Binding, type BindRequest, type KernelRuntime, workingDirInRoot } from '../runtime.js'
 import type { DockerConfig } from './config.js'
 import { KernelContainer } from './container.js'
 import { DockerEngine, type EngineEvent } from './engine.js'
@@ -21,10 +22,19 @@ const IMAGE_PYTHON = '/usr/bin/python3'
 
 export type DockerRuntimeOptions = {
   config: DockerConfig
+  /** Warm containers kept per language. */
+  poolSize: Readonly<Record<Language, number>>
   /** Output a Python kernel sends per execution before dropping the rest at the source. */
   kernelMaxOutputChars: number
   startupTimeoutMs: number
   log: Logger
+}
+
+/** A context's resource limits, and whether a warm container can take them. */
+type LimitsPlan = {
+  applied: AppliedLimits
+  /** False when a warm container cannot take them (another network or /workspace size). */
+  poolable: boolean
 }
 
 /**
@@ -35,8 +45,8 @@ export type DockerRuntimeOptions = {
  * A container that dies or is killed turns its kernel lost (Docker's event stream), never a hang.
  */
 export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
-  private readonly containers = new Map<string, KernelContainer>()
-  private readonly byKernel = new WeakMap<JupyterKernel, KernelContainer>()
+  readonly pool: KernelPool<ContainerKernel>
+  private readonly containers = new Set<KernelContainer>()
   private readonly starting = new Set<Promise<unknown>>()
   private readonly controller = new AbortController()
   private engineUp = true
@@ -50,7 +60,13 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
     private readonly dirs: { local: string; host: string },
     private readonly entrySource: string,
     private readonly specs: Record<string, unknown>,
-  ) {}
+  ) {
+    this.pool = new KernelPool(
+      (language, signal) => this.startKernel(language, signal, this.planLimits(undefined).applied),
+      options.poolSize,
+      options.log,
+    )
+  }
 
   /**
    * Connects to the engine, checks the image, removes what a crashed instance of the same scope
@@ -85,6 +101,7 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
     await runtime.reapOrphans(scopeDir)
     await mkdir(dirs.local, { mode: 0o700 })
     runtime.watchEvents()
+    runtime.pool.fill()
     log.info({ instance, scope: config.scope, image: config.image }, 'docker runtime ready')
     return runtime
   }
@@ -93,8 +110,66 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
     return !this.closing && this.engineUp
   }
 
+  /**
+   * A container of the context's own: a warm one when its limits allow (memory, CPUs and pids are
+   * applied to it), else a fresh one. The container is renamed after the context, so that `docker
+   * ps` tells which container serves which context.
+   */
+  async bind(request: BindRequest): Promise<Binding> {
+    const { contextId, language, workingDir, env, signal } = request
+    const plan = this.planLimits(request.limits)
+    const base = workingDirInRoot(workingDir)
+    const log = this.options.log.child({ contextId })
+    const acquire = (acquireSignal: AbortSignal) =>
+      plan.poolable
+        ? this.pool.acquire(language, acquireSignal)
+        : this.startKernel(language, acquireSignal, plan.applied)
+    let generation = 0
+    /** Limits, name and (for a replacement) the workspace: what makes a container the context's. */
+    const adopt = async (hosted: ContainerKernel) => {
+      await hosted.container.applyLimits(plan.applied)
+      generation += 1
+      const name = generation === 1 ? `sci-${contextId}` : `sci-${contextId}-${generation}`
+      await hosted.container.rename(name)
+      log.info({ container: name, kernelId: hosted.kernel.id }, 'context bound to container')
+    }
+    const hosted = await acquire(signal)
+    let binding: ContextBinding<ContainerKernel> | undefined
+    try {
+      await adopt(hosted)
+      const workspace = await ContainerWorkspace.open(hosted.container, base)
+      binding = new ContextBinding({
+        hosted,
+        workspace,
+        language,
+        env,
+        limits: plan.applied,
+        log,
+        replace: async (replaceSignal) => {
+          const next = await acquire(replaceSignal).finally(() => this.pool.fill())
+          try {
+            await adopt(next)
+            await workspace.attach(next.container)
+            return next
+          } catch (error) {
+            await next.shutdown()
+            throw error
+          }
+        },
+        limitHit: (current) => current.container.takeLimitHit(),
+      })
+      await binding.prepare()
+      return binding
+    } catch (error) {
+      await (binding ? binding.close() : hosted.shutdown())
+      throw error
+    } finally {
+      this.pool.fill()
+    }
+  }
+
   /** Checks a create request's limits against the maxima; fills the rest from the defaults. */
-  planLimits(requested: ContextLimits | undefined): LimitsPlan {
+  private planLimits(requested: ContextLimits | undefined): LimitsPlan {
     const { defaults, max, networks } = this.options.config
     const applied: AppliedLimits = {
       memory_mb: requested?.memory_mb ?? defaults.memoryMb,
@@ -133,11 +208,11 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
     return { applied, poolable }
   }
 
-  async startKernel(
+  private async startKernel(
     language: Language,
     signal: AbortSignal,
-    limits?: LimitsPlan,
-  ): Promise<JupyterKernel> {
+    limits: AppliedLimits,
+  ): Promise<ContainerKernel> {
     if (this.closing) throw new SandboxError('UNAVAILABLE', 'The sandbox is shutting down')
     const start = this.startContainerKernel(
       language,
@@ -146,7 +221,7 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
         this.controller.signal,
         AbortSignal.timeout(this.options.startupTimeoutMs),
       ]),
-      limits?.applied ?? this.planLimits(undefined).applied,
+      limits,
     )
     this.starting.add(start)
     try {
@@ -156,28 +231,14 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
     }
   }
 
-  async openWorkspace(
-    kernel: JupyterKernel,
-    _contextId: string,
-    requested: string | undefined,
-    limits?: LimitsPlan,
-  ): Promise<Workspace> {
-    const applied = limits?.applied ?? this.planLimits(undefined).applied
-    return ContainerWorkspace.open(kernel, requested, async (target) => {
-      const container = this.byKernel.get(target)
-      if (!container) throw new Error('kernel was not started by this docker runtime')
-      await container.applyLimits(applied)
-      return container
-    })
-  }
-
   /** Removes every container of this instance, then its directory. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.controller.abort()
       try {
         await Promise.allSettled(this.starting)
-        await Promise.allSettled([...this.containers.values()].map((c) => c.remove()))
+        await this.pool.close()
+        await Promise.allSettled([...this.containers].map((c) => c.remove()))
         // Anything created but never tracked (a start cut short at the wrong moment).
         const left = await this.engine.list(
           instanceFilter(this.options.config.scope, this.instance),
@@ -201,7 +262,7 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
     language: Language,
     signal: AbortSignal,
     limits: AppliedLimits,
-  ): Promise<JupyterKernel> {
+  ): Promise<ContainerKernel> {
     const { config, log } = this.options
     const suffix = randomBytes(4).toString('hex')
     const container = new KernelContainer({
@@ -217,7 +278,7 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
       entrySource: this.entrySource,
       kernelSpecs: this.specs,
     })
-    this.containers.set(container.name, container)
+    this.containers.add(container)
     const kernelLog = log.child({ container: container.name })
     try {
       await container.start(signal)
@@ -228,12 +289,10 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
         settings: container.client.settings(),
         log: kernelLog,
         signal,
-        release: () => this.removeContainer(container),
       })
       container.kernel = kernel
-      this.byKernel.set(kernel, container)
       kernelLog.debug({ language }, 'container kernel ready')
-      return kernel
+      return new ContainerKernel(kernel, container, () => this.removeContainer(container))
     } catch (error) {
       await this.removeContainer(container).catch(() => undefined)
       if (error instanceof SandboxError) throw error
@@ -247,7 +306,7 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
     try {
       await container.remove()
     } finally {
-      this.containers.delete(container.name)
+      this.containers.delete(container)
     }
   }
 
@@ -308,11 +367,11 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
   }
 
   private onEvent(event: EngineEvent): void {
-    const container = [...this.containers.values()].find((c) => c.id === event.containerId)
+    const container = [...this.containers].find((c) => c.id === event.containerId)
     if (!container) return
     if (event.action === 'oom') {
       container.oomKilled = true
-      container.kernel?.noteLimitHit(
+      container.noteLimitHit(
         'memory',
         `${container.limits.memory_mb} MiB: SANDBOX_DOCKER_MEMORY_MB, or limits.memory_mb up to SANDBOX_DOCKER_MAX_MEMORY_MB`,
       )
@@ -344,7 +403,7 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
    */
   private async reconcile(): Promise<boolean> {
     await this.engine.ping(AbortSignal.timeout(2000))
-    for (const container of [...this.containers.values()]) {
+    for (const container of [...this.containers]) {
       if (!container.id || container.gone) continue
       const state = await this.engine.state(container.id)
       if (!state?.running) this.onContainerDied(container, String(state?.exitCode ?? ''))
@@ -378,4 +437,23 @@ async function containerEntry(): Promise<string> {
     readFile(path.join(PACKAGE_ROOT, 'sandbox/runtimes/docker/assets/container_entry.py'), 'utf8'),
   ])
   return `${tuning}\n${entry}`
+}
+
+/** A kernel and the container that hosts it: shutting it down removes the container. */
+class ContainerKernel implements HostedKernel {
+  constructor(
+    readonly kernel: JupyterKernel,
+    readonly container: KernelContainer,
+    private readonly remove: () => Promise<void>,
+  ) {}
+
+  get usable(): boolean {
+    return this.kernel.usable
+  }
+
+  /** No graceful shutdown through Jupyter: the whole container goes. */
+  async shutdown(): Promise<void> {
+    this.kernel.detach()
+    await this.remove()
+  }
 }

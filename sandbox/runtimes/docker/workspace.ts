@@ -3,9 +3,8 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import type { FileEntry } from '../../api.js'
 import { SandboxError } from '../../errors.js'
-import type { JupyterKernel } from '../../jupyter/kernel.js'
 import { checkRelativePath } from '../../paths.js'
-import type { Workspace } from '../process/workspace.js'
+import type { Workspace } from '../runtime.js'
 import { readText, type UnixSocketClient } from './http.js'
 
 /** The context's files inside its container: a tmpfs, gone with the container. */
@@ -27,26 +26,16 @@ export type FilesEndpoint = {
 export class ContainerWorkspace implements Workspace {
   private endpoint: FilesEndpoint | undefined
 
-  /**
-   * @param bind - the files endpoint of a kernel's container, after applying the context's limits
-   * @param base - the working dir relative to /workspace ('' for /workspace itself)
-   */
-  private constructor(
-    private readonly bind: (kernel: JupyterKernel) => Promise<FilesEndpoint>,
-    private readonly base: string,
-  ) {}
+  /** @param base - the working dir relative to /workspace ('' for /workspace itself) */
+  private constructor(private readonly base: string) {}
 
   /**
-   * Opens the workspace of a new context on `kernel`'s container, creating the requested dir.
-   * @param requested - relative to /workspace, or absolute inside it
+   * Opens the workspace of a new context in its container, creating the working dir.
+   * @param base - relative to /workspace (see workingDirInRoot)
    */
-  static async open(
-    kernel: JupyterKernel,
-    requested: string | undefined,
-    bind: (kernel: JupyterKernel) => Promise<FilesEndpoint>,
-  ): Promise<ContainerWorkspace> {
-    const workspace = new ContainerWorkspace(bind, relativeWorkingDir(requested))
-    await workspace.attach(kernel)
+  static async open(endpoint: FilesEndpoint, base: string): Promise<ContainerWorkspace> {
+    const workspace = new ContainerWorkspace(base)
+    await workspace.attach(endpoint)
     return workspace
   }
 
@@ -54,8 +43,8 @@ export class ContainerWorkspace implements Workspace {
     return this.base ? path.posix.join(CONTAINER_WORKSPACE, this.base) : CONTAINER_WORKSPACE
   }
 
-  async attach(kernel: JupyterKernel): Promise<void> {
-    const endpoint = await this.bind(kernel)
+  /** Moves the workspace to another container (one replacing a lost kernel's): its files are new. */
+  async attach(endpoint: FilesEndpoint): Promise<void> {
     if (this.base) {
       const query = new URLSearchParams({ path: this.base })
       await expectOk(
@@ -148,24 +137,6 @@ export class ContainerWorkspace implements Workspace {
       throw error
     }
   }
-}
-
-/** The working dir relative to /workspace; refuses anything outside it. */
-function relativeWorkingDir(requested: string | undefined): string {
-  if (requested === undefined) return ''
-  const relative = requested.startsWith('/')
-    ? path.posix.relative(CONTAINER_WORKSPACE, path.posix.normalize(requested))
-    : requested.replace(/\/+$/, '')
-  if (relative === '') return ''
-  try {
-    checkRelativePath(relative)
-  } catch {
-    throw new SandboxError(
-      'INVALID_PARAMS',
-      `working_dir must be inside ${CONTAINER_WORKSPACE}: ${JSON.stringify(requested.slice(0, 200))}`,
-    )
-  }
-  return relative
 }
 
 /** Passes `body` on, failing with LIMIT_EXCEEDED as soon as it exceeds `maxBytes`. */

@@ -10,7 +10,6 @@ import {
   rm,
 } from 'node:fs/promises'
 import path from 'node:path'
-import { Readable } from 'node:stream'
 import type { FileEntry } from '../../api.js'
 import { SandboxError } from '../../errors.js'
 import { resolveInside } from '../../paths.js'
