@@ -106,9 +106,9 @@ export class KernelContainer implements FilesEndpoint {
     for (let attempt = 1; ; attempt++) {
       if (this.gone) throw new Error(`container ${this.name} exited during startup`)
       try {
-        const response = await this.client.request({ method: 'GET', path: '/api/status', signal })
-        response.resume()
-        if (response.statusCode === 200) return
+        const response = await this.client.fetch('/api/status', { signal })
+        await response.body?.cancel()
+        if (response.status === 200) return
       } catch (error) {
         if (signal.aborted) throw error
       }

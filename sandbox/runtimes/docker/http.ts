@@ -1,9 +1,7 @@
-import http from 'node:http'
 import net from 'node:net'
-import { Readable } from 'node:stream'
 import { ServerConnection } from '@jupyterlab/services'
+import { Agent, type RequestInit, fetch as socketFetch } from 'undici'
 import WebSocket from 'ws'
-import { SandboxError } from '../../errors.js'
 
 /** A request on which nothing moves this long fails: a stopped or stuck container never hangs us. */
 const IDLE_TIMEOUT_MS = 60_000
@@ -14,8 +12,8 @@ const IDLE_TIMEOUT_MS = 60_000
  * the service shares with it.
  */
 export class UnixSocketClient {
-  /** Keeps connections open between requests (one agent per container socket). */
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 16 })
+  /** Keeps connections to the socket open between requests. */
+  private readonly agent: Agent
 
   /**
    * @param socketPath - the socket as this process sees it
@@ -24,7 +22,13 @@ export class UnixSocketClient {
   constructor(
     readonly socketPath: string,
     private readonly token: string,
-  ) {}
+  ) {
+    this.agent = new Agent({
+      connect: { socketPath },
+      headersTimeout: IDLE_TIMEOUT_MS,
+      bodyTimeout: IDLE_TIMEOUT_MS,
+    })
+  }
 
   /** Settings for @jupyterlab/services: its REST calls and kernel WebSockets go over the socket. */
   settings(): ServerConnection.ISettings {
@@ -45,89 +49,42 @@ export class UnixSocketClient {
       // Kernel WebSockets carry no headers of ours: the token goes in their URL.
       appendToken: true,
       WebSocket: UnixWebSocket as unknown as typeof globalThis.WebSocket,
-      fetch: (input: string | URL | Request, init?: RequestInit) =>
-        this.fetch(new Request(input, init)),
+      // The library hands over a global Request; undici's fetch takes its parts.
+      fetch: async (input: string | URL | Request, init?: globalThis.RequestInit) => {
+        const request = new Request(input, init)
+        const url = new URL(request.url)
+        return this.fetch(url.pathname + url.search, {
+          method: request.method,
+          headers: Object.fromEntries(request.headers),
+          body: request.body ? Buffer.from(await request.arrayBuffer()) : undefined,
+          signal: request.signal,
+        })
+      },
     })
   }
 
   /**
-   * One request; resolves with the response head, its body unread (a stream).
-   * @param body - sent chunked when it is a stream
+   * One request to the container's Jupyter Server, with its token.
+   * @param path - path and query, e.g. `/api/status`
+   * @param init - a streamed body (an async iterable) is sent chunked
    */
-  request(options: {
-    method: string
-    path: string
-    body?: Buffer | AsyncIterable<Uint8Array>
-    headers?: Record<string, string>
-    signal?: AbortSignal
-  }): Promise<http.IncomingMessage> {
-    const { method, path, body, headers = {}, signal } = options
-    return new Promise((resolve, reject) => {
-      const request = http.request({
-        socketPath: this.socketPath,
-        agent: this.agent,
-        method,
-        path,
-        headers: { host: 'localhost', authorization: `token ${this.token}`, ...headers },
-        signal,
-      })
-      request.setTimeout(IDLE_TIMEOUT_MS, () =>
-        request.destroy(
-          new SandboxError(
-            'UNAVAILABLE',
-            `The context's Jupyter Server did not answer for ${IDLE_TIMEOUT_MS / 1000} s`,
-          ),
-        ),
-      )
-      request.once('response', resolve)
-      request.once('error', reject)
-      if (body === undefined) request.end()
-      else if (Buffer.isBuffer(body)) request.end(body)
-      else
-        Readable.from(body)
-          .once('error', (error) => request.destroy(error))
-          .pipe(request)
+  async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const response = await socketFetch(`http://localhost${path}`, {
+      ...init,
+      headers: {
+        ...(init.headers as Record<string, string>),
+        authorization: `token ${this.token}`,
+      },
+      ...(init.body && typeof init.body === 'object' && Symbol.asyncIterator in init.body
+        ? { duplex: 'half' }
+        : {}),
+      dispatcher: this.agent,
     })
+    return response as unknown as Response
   }
 
-  /** Closes idle connections. */
+  /** Closes the connections. */
   close(): void {
-    this.agent.destroy()
+    void this.agent.close().catch(() => undefined)
   }
-
-  /** A WHATWG fetch over the socket, for @jupyterlab/services (small JSON bodies). */
-  private async fetch(request: Request): Promise<Response> {
-    const url = new URL(request.url)
-    const body = request.body ? Buffer.from(await request.arrayBuffer()) : undefined
-    const headers: Record<string, string> = {}
-    request.headers.forEach((value, key) => {
-      headers[key] = value
-    })
-    const response = await this.request({
-      method: request.method,
-      path: url.pathname + url.search,
-      body,
-      headers,
-      signal: request.signal,
-    })
-    const status = response.statusCode ?? 500
-    const responseHeaders = new Headers()
-    for (const [key, value] of Object.entries(response.headers)) {
-      if (value !== undefined)
-        responseHeaders.set(key, Array.isArray(value) ? value.join(', ') : value)
-    }
-    const nullBody = status === 204 || status === 304 || request.method === 'HEAD'
-    if (nullBody) response.resume()
-    return new Response(nullBody ? null : (Readable.toWeb(response) as ReadableStream), {
-      status,
-      headers: responseHeaders,
-    })
-  }
-}
-
-/** Reads a whole (small) response body as text. */
-export async function readText(response: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const chunk of response) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks).toString('utf8')
 }

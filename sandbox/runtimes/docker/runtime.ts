@@ -234,10 +234,12 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
   /** Removes every container of this instance, then its directory. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      // The pool first: its refill in flight then ends quietly instead of as a failure.
+      const poolClosed = this.pool.close()
       this.controller.abort()
       try {
         await Promise.allSettled(this.starting)
-        await this.pool.close()
+        await poolClosed
         await Promise.allSettled([...this.containers].map((c) => c.remove()))
         // Anything created but never tracked (a start cut short at the wrong moment).
         const left = await this.engine.list(

@@ -1,11 +1,9 @@
-import type { IncomingMessage } from 'node:http'
 import path from 'node:path'
-import { Readable } from 'node:stream'
 import type { FileEntry } from '../../api.js'
 import { SandboxError } from '../../errors.js'
 import { checkRelativePath } from '../../paths.js'
 import type { Workspace } from '../runtime.js'
-import { readText, type UnixSocketClient } from './http.js'
+import type { UnixSocketClient } from './http.js'
 
 /** The context's files inside its container: a tmpfs, gone with the container. */
 export const CONTAINER_WORKSPACE = '/workspace'
@@ -47,9 +45,7 @@ export class ContainerWorkspace implements Workspace {
   async attach(endpoint: FilesEndpoint): Promise<void> {
     if (this.base) {
       const query = new URLSearchParams({ path: this.base })
-      await expectOk(
-        await endpoint.client.request({ method: 'POST', path: `/sci/files/mkdir?${query}` }),
-      )
+      await (await expectOk(await fetchFrom(endpoint, 'POST', `/sci/files/mkdir?${query}`))).text()
     }
     this.endpoint = endpoint
   }
@@ -60,9 +56,8 @@ export class ContainerWorkspace implements Workspace {
   ): Promise<{ entries: FileEntry[]; truncated: boolean }> {
     if (relative !== undefined) checkRelativePath(relative)
     const query = new URLSearchParams({ path: this.inside(relative ?? ''), limit: String(limit) })
-    const body = JSON.parse(
-      await readText(await expectOk(await this.request('GET', `/sci/files/list?${query}`))),
-    ) as { entries: FileEntry[]; truncated: boolean }
+    const response = await expectOk(await this.request('GET', `/sci/files/list?${query}`))
+    const body = (await response.json()) as { entries: FileEntry[]; truncated: boolean }
     const strip = this.base ? this.base.length + 1 : 0
     return {
       entries: body.entries.map((entry) => ({ ...entry, path: entry.path.slice(strip) })),
@@ -74,10 +69,9 @@ export class ContainerWorkspace implements Workspace {
     checkRelativePath(relative)
     const query = new URLSearchParams({ path: this.inside(relative) })
     const response = await expectOk(await this.request('GET', `/sci/files/content?${query}`))
-    return {
-      body: Readable.toWeb(response) as ReadableStream<Uint8Array>,
-      size: Number(response.headers['content-length'] ?? 0),
-    }
+    if (!response.body)
+      throw new SandboxError('UNAVAILABLE', "The context's file service sent no body")
+    return { body: response.body, size: Number(response.headers.get('content-length') ?? 0) }
   }
 
   async write(
@@ -95,14 +89,14 @@ export class ContainerWorkspace implements Workspace {
       `/sci/files/content?${query}`,
       capped(body, maxBytes),
     )
-    const result = JSON.parse(await readText(await expectOk(response))) as { size: number }
+    const result = (await (await expectOk(response)).json()) as { size: number }
     return result.size
   }
 
   async remove(relative: string): Promise<void> {
     checkRelativePath(relative)
     const query = new URLSearchParams({ path: this.inside(relative) })
-    await readText(await expectOk(await this.request('DELETE', `/sci/files/content?${query}`)))
+    await (await expectOk(await this.request('DELETE', `/sci/files/content?${query}`))).text()
   }
 
   /** The files go with the container, which the kernel's shutdown removes. */
@@ -116,7 +110,7 @@ export class ContainerWorkspace implements Workspace {
     method: string,
     requestPath: string,
     body?: AsyncIterable<Uint8Array>,
-  ): Promise<IncomingMessage> {
+  ): Promise<Response> {
     const endpoint = this.endpoint
     const lost = () =>
       new SandboxError(
@@ -126,17 +120,31 @@ export class ContainerWorkspace implements Workspace {
       )
     if (!endpoint || endpoint.gone) throw lost()
     try {
-      return await endpoint.client.request({
-        method,
-        path: requestPath,
-        ...(body ? { body, headers: { 'content-type': 'application/octet-stream' } } : {}),
-      })
+      return await fetchFrom(endpoint, method, requestPath, body)
     } catch (error) {
-      if (error instanceof SandboxError) throw error
+      // fetch wraps what the streamed body threw (the size cap) in a TypeError's cause.
+      const cause =
+        error instanceof Error && error.cause instanceof SandboxError ? error.cause : error
+      if (cause instanceof SandboxError) throw cause
       if (endpoint.gone) throw lost()
-      throw error
+      throw new SandboxError('UNAVAILABLE', "The context's Jupyter Server did not answer", {
+        cause: error,
+      })
     }
   }
+}
+
+/** One request to a container's file service; a streamed body goes as octet-stream. */
+function fetchFrom(
+  endpoint: FilesEndpoint,
+  method: string,
+  requestPath: string,
+  body?: AsyncIterable<Uint8Array>,
+): Promise<Response> {
+  return endpoint.client.fetch(requestPath, {
+    method,
+    ...(body ? { body, headers: { 'content-type': 'application/octet-stream' } } : {}),
+  })
 }
 
 /** Passes `body` on, failing with LIMIT_EXCEEDED as soon as it exceeds `maxBytes`. */
@@ -169,10 +177,10 @@ const CODE_FOR_STATUS: Record<
 }
 
 /** Passes a 2xx response on; turns the container's error answer into a SandboxError. */
-async function expectOk(response: IncomingMessage): Promise<IncomingMessage> {
-  const status = response.statusCode ?? 500
+async function expectOk(response: Response): Promise<Response> {
+  const { status } = response
   if (status >= 200 && status < 300) return response
-  const text = await readText(response)
+  const text = await response.text()
   let message = `The context's file service answered ${status}`
   try {
     message = (JSON.parse(text) as { message?: string }).message ?? message
