@@ -91,7 +91,7 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
           this.pool.acquire(language, replaceSignal).finally(() => this.pool.fill()),
       })
       await binding.prepare()
-      log.debug({ kernelId: hosted.kernel.id, dir: workspace.dir }, 'context bound')
+      log.info({ kernelId: hosted.kernel.id, dir: workspace.dir }, 'context bound to kernel')
       return binding
     } catch (error) {
       await (binding ?? workspace).close()
