@@ -1,5 +1,6 @@
 import path from 'node:path'
 import { Readable } from 'node:stream'
+import type { Logger } from 'pino'
 import type { AppliedLimits, ContextLimits, FileEntry, InlineFile, Language } from '../api.js'
 import { SandboxError } from '../errors.js'
 import type { JupyterKernel } from '../jupyter/kernel.js'
@@ -22,6 +23,17 @@ export interface KernelRuntime {
   readonly healthy: boolean
   /** Stops every kernel this runtime started (bound or pooled) and what hosts them. Idempotent. */
   close(): Promise<void>
+}
+
+/** What every runtime is started with, besides its own settings. */
+export type RuntimeOptions = {
+  /** Warm kernels kept per language. */
+  poolSize: Readonly<Record<Language, number>>
+  /** Output a Python kernel sends per execution before dropping the rest at the source. */
+  kernelMaxOutputChars: number
+  /** Deadline of one kernel start. */
+  startupTimeoutMs: number
+  log: Logger
 }
 
 export type BindRequest = {

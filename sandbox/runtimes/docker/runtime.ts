@@ -1,14 +1,19 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, readdir, readFile, rm, rmdir } from 'node:fs/promises'
 import path from 'node:path'
-import type { Logger } from 'pino'
 import type { AppliedLimits, ContextLimits, Language } from '../../api.js'
 import { SandboxError } from '../../errors.js'
 import { JupyterKernel } from '../../jupyter/kernel.js'
 import { ASSETS_DIR, KERNEL_SPEC, kernelSpecs, PACKAGE_ROOT } from '../../jupyter/kernelspecs.js'
 import { ContextBinding, type HostedKernel } from '../binding.js'
 import { KernelPool } from '../pool.js'
-import { type Binding, type BindRequest, type KernelRuntime, workingDirInRoot } from '../runtime.js'
+import {
+  type Binding,
+  type BindRequest,
+  type KernelRuntime,
+  type RuntimeOptions,
+  workingDirInRoot,
+} from '../runtime.js'
 import type { DockerConfig } from './config.js'
 import { KernelContainer } from './container.js'
 import { DockerEngine, type EngineEvent } from './engine.js'
@@ -20,15 +25,7 @@ const IMAGE_ASSETS_DIR = '/app/sandbox/jupyter/assets'
 const IMAGE_NODE = '/usr/local/bin/node'
 const IMAGE_PYTHON = '/usr/bin/python3'
 
-export type DockerRuntimeOptions = {
-  config: DockerConfig
-  /** Warm containers kept per language. */
-  poolSize: Readonly<Record<Language, number>>
-  /** Output a Python kernel sends per execution before dropping the rest at the source. */
-  kernelMaxOutputChars: number
-  startupTimeoutMs: number
-  log: Logger
-}
+export type DockerRuntimeOptions = RuntimeOptions & { config: DockerConfig }
 
 /** A context's resource limits, and whether a warm container can take them. */
 type LimitsPlan = {

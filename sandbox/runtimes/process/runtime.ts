@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import type { Logger } from 'pino'
 import type { Language } from '../../api.js'
 import { SandboxError } from '../../errors.js'
 import { JupyterKernel } from '../../jupyter/kernel.js'
@@ -9,18 +8,13 @@ import { KERNEL_SPEC } from '../../jupyter/kernelspecs.js'
 import { JupyterServer } from '../../jupyter/server.js'
 import { ContextBinding, type HostedKernel } from '../binding.js'
 import { KernelPool } from '../pool.js'
-import type { Binding, BindRequest, KernelRuntime } from '../runtime.js'
+import type { Binding, BindRequest, KernelRuntime, RuntimeOptions } from '../runtime.js'
 import { HostWorkspace } from './workspace.js'
 
-export type ProcessRuntimeOptions = {
+export type ProcessRuntimeOptions = RuntimeOptions & {
   python: string
-  /** Warm kernels kept per language. */
-  poolSize: Readonly<Record<Language, number>>
   kernelMemoryMb: number
-  kernelMaxOutputChars: number
   workspaceRoot: string
-  startupTimeoutMs: number
-  log: Logger
 }
 
 /**
