@@ -5,6 +5,7 @@ import type Docker from 'dockerode'
 import type { AppliedLimits } from '../../api.js'
 import { SandboxError } from '../../errors.js'
 import type { JupyterKernel } from '../../jupyter/kernel.js'
+import type { HostedKernel } from '../binding.js'
 import type { ContainerResources, DockerEngine } from './engine.js'
 import { UnixSocketClient } from './http.js'
 import { CONTAINER_WORKSPACE, type FilesEndpoint } from './workspace.js'
@@ -239,5 +240,24 @@ async function shareWith(file: string, uid: number, gid: number, fallbackMode: n
     // Not root and not that user: the directory above is the service's own (0700), so only the
     // container, which sees this directory alone, gains access.
     await chmod(file, fallbackMode)
+  }
+}
+
+/** A kernel and the container that hosts it: shutting it down removes the container. */
+export class ContainerKernel implements HostedKernel {
+  constructor(
+    readonly kernel: JupyterKernel,
+    readonly container: KernelContainer,
+    private readonly remove: () => Promise<void>,
+  ) {}
+
+  get usable(): boolean {
+    return this.kernel.usable
+  }
+
+  /** No graceful shutdown through Jupyter: the whole container goes. */
+  async shutdown(): Promise<void> {
+    this.kernel.detach()
+    await this.remove()
   }
 }

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, readdir, readFile, rm, rmdir } from 'node:fs/promises'
+import { mkdir, readdir, rm, rmdir } from 'node:fs/promises'
 import path from 'node:path'
-import type { AppliedLimits, ContextLimits, Language } from '../../api.js'
+import type { AppliedLimits, Language } from '../../api.js'
 import { SandboxError } from '../../errors.js'
 import { JupyterKernel } from '../../jupyter/kernel.js'
-import { ASSETS_DIR, KERNEL_SPEC, kernelSpecs, PACKAGE_ROOT } from '../../jupyter/kernelspecs.js'
-import { ContextBinding, type HostedKernel } from '../binding.js'
+import { KERNEL_SPEC } from '../../jupyter/kernelspecs.js'
+import { ContextBinding } from '../binding.js'
 import { KernelPool } from '../pool.js'
 import {
   type Binding,
@@ -15,24 +15,15 @@ import {
   workingDirInRoot,
 } from '../runtime.js'
 import type { DockerConfig } from './config.js'
-import { KernelContainer } from './container.js'
-import { DockerEngine, type EngineEvent } from './engine.js'
+import { ContainerKernel, KernelContainer } from './container.js'
+import { DockerEngine } from './engine.js'
+import { containerEntry, imageKernelSpecs } from './image.js'
 import { createLabels, instanceFilter, LABEL_INSTANCE, scopeFilter } from './labels.js'
+import { planLimits } from './limits.js'
+import { ContainerWatch } from './watch.js'
 import { ContainerWorkspace } from './workspace.js'
 
-/** Paths in the sandbox image (Dockerfile.sandbox): the app with its kernel launchers, and node. */
-const IMAGE_ASSETS_DIR = '/app/sandbox/jupyter/assets'
-const IMAGE_NODE = '/usr/local/bin/node'
-const IMAGE_PYTHON = '/usr/bin/python3'
-
 export type DockerRuntimeOptions = RuntimeOptions & { config: DockerConfig }
-
-/** A context's resource limits, and whether a warm container can take them. */
-type LimitsPlan = {
-  applied: AppliedLimits
-  /** False when a warm container cannot take them (another network or /workspace size). */
-  poolable: boolean
-}
 
 /**
  * The "docker" runtime: every kernel in a container of its own, started from the sandbox image,
@@ -46,7 +37,7 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
   private readonly containers = new Set<KernelContainer>()
   private readonly starting = new Set<Promise<unknown>>()
   private readonly controller = new AbortController()
-  private engineUp = true
+  private readonly watch: ContainerWatch
   private closing: Promise<void> | undefined
 
   private constructor(
@@ -59,10 +50,20 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
     private readonly specs: Record<string, unknown>,
   ) {
     this.pool = new KernelPool(
-      (language, signal) => this.startKernel(language, signal, this.planLimits(undefined).applied),
+      (language, signal) =>
+        this.startKernel(language, signal, planLimits(this.options.config, undefined).applied),
       options.poolSize,
       options.log,
     )
+    this.watch = new ContainerWatch({
+      engine,
+      labels: instanceFilter(options.config.scope, instance),
+      dockerHost: options.config.dockerHost,
+      containers: this.containers,
+      signal: this.controller.signal,
+      log: options.log,
+      onDied: (container, exitCode) => this.onContainerDied(container, exitCode),
+    })
   }
 
   /**
@@ -97,14 +98,14 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
     )
     await runtime.reapOrphans(scopeDir)
     await mkdir(dirs.local, { mode: 0o700 })
-    runtime.watchEvents()
+    runtime.watch.start()
     runtime.pool.fill()
     log.info({ instance, scope: config.scope, image: config.image }, 'docker runtime ready')
     return runtime
   }
 
   get healthy(): boolean {
-    return !this.closing && this.engineUp
+    return !this.closing && this.watch.engineUp
   }
 
   /**
@@ -114,7 +115,7 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
    */
   async bind(request: BindRequest): Promise<Binding> {
     const { contextId, language, workingDir, env, signal } = request
-    const plan = this.planLimits(request.limits)
+    const plan = planLimits(this.options.config, request.limits)
     const base = workingDirInRoot(workingDir)
     const log = this.options.log.child({ contextId })
     const acquire = (acquireSignal: AbortSignal) =>
@@ -163,46 +164,6 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
     } finally {
       this.pool.fill()
     }
-  }
-
-  /** Checks a create request's limits against the maxima; fills the rest from the defaults. */
-  private planLimits(requested: ContextLimits | undefined): LimitsPlan {
-    const { defaults, max, networks } = this.options.config
-    const applied: AppliedLimits = {
-      memory_mb: requested?.memory_mb ?? defaults.memoryMb,
-      cpus: requested?.cpus ?? defaults.cpus,
-      pids: requested?.pids ?? defaults.pids,
-      workspace_mb: requested?.workspace_mb ?? defaults.workspaceMb,
-      network: requested?.network ?? defaults.network,
-    }
-    const over = (field: string, value: number, limit: number, variable: string) =>
-      new SandboxError(
-        'INVALID_PARAMS',
-        `limits.${field} ${value} is above the maximum of ${limit} (${variable})`,
-      )
-    if (applied.memory_mb > max.memoryMb)
-      throw over('memory_mb', applied.memory_mb, max.memoryMb, 'SANDBOX_DOCKER_MAX_MEMORY_MB')
-    if (applied.cpus > max.cpus)
-      throw over('cpus', applied.cpus, max.cpus, 'SANDBOX_DOCKER_MAX_CPUS')
-    if (applied.pids > max.pids)
-      throw over('pids', applied.pids, max.pids, 'SANDBOX_DOCKER_MAX_PIDS')
-    if (applied.workspace_mb > max.workspaceMb)
-      throw over(
-        'workspace_mb',
-        applied.workspace_mb,
-        max.workspaceMb,
-        'SANDBOX_DOCKER_MAX_WORKSPACE_MB',
-      )
-    if (!networks.includes(applied.network)) {
-      throw new SandboxError(
-        'INVALID_PARAMS',
-        `limits.network ${JSON.stringify(applied.network)} is not allowed; allowed: ${networks.join(', ')} (SANDBOX_DOCKER_ALLOWED_NETWORKS)`,
-      )
-    }
-    // Memory, CPUs and pids can be changed on a warm container; its network and tmpfs cannot.
-    const poolable =
-      applied.network === defaults.network && applied.workspace_mb === defaults.workspaceMb
-    return { applied, poolable }
   }
 
   private async startKernel(
@@ -328,58 +289,6 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
     }
   }
 
-  /**
-   * Follows `die` and `oom` events of this instance's containers, reconnecting (and checking every
-   * container) when the stream breaks, for as long as the runtime is open.
-   */
-  private watchEvents(): void {
-    const { log, config } = this.options
-    const signal = this.controller.signal
-    let since: number | undefined
-    const loop = async () => {
-      for (let failures = 0; !signal.aborted; ) {
-        // Resolves when the stream ends: the engine stopped, or the connection broke.
-        await this.engine
-          .events({
-            labels: instanceFilter(config.scope, this.instance),
-            actions: ['die', 'oom'],
-            since,
-            signal,
-            onEvent: (event) => {
-              since = event.timeNano
-              this.onEvent(event)
-            },
-          })
-          .catch(() => undefined)
-        if (signal.aborted) return
-        if (this.engineUp) log.error({ dockerHost: config.dockerHost }, 'docker engine unreachable')
-        this.engineUp = false
-        failures += 1
-        await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** failures, 5000)))
-        if (await this.reconcile().catch(() => false)) {
-          log.info('docker engine reachable again')
-          failures = 0
-        }
-      }
-    }
-    void loop()
-  }
-
-  private onEvent(event: EngineEvent): void {
-    const container = [...this.containers].find((c) => c.id === event.containerId)
-    if (!container) return
-    if (event.action === 'oom') {
-      container.oomKilled = true
-      container.noteLimitHit(
-        'memory',
-        `${container.limits.memory_mb} MiB: SANDBOX_DOCKER_MEMORY_MB, or limits.memory_mb up to SANDBOX_DOCKER_MAX_MEMORY_MB`,
-      )
-      this.options.log.warn({ container: container.name }, 'memory limit reached in a container')
-      return
-    }
-    if (event.action === 'die') this.onContainerDied(container, event.attributes.exitCode)
-  }
-
   private onContainerDied(container: KernelContainer, exitCode: string | undefined): void {
     if (container.gone) return
     container.markDied()
@@ -394,65 +303,5 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
         'removing a dead container failed',
       ),
     )
-  }
-
-  /**
-   * After the event stream was down: any container no longer running died meanwhile.
-   * @returns true once the engine answers again
-   */
-  private async reconcile(): Promise<boolean> {
-    await this.engine.ping(AbortSignal.timeout(2000))
-    for (const container of [...this.containers]) {
-      if (!container.id || container.gone) continue
-      const state = await this.engine.state(container.id)
-      if (!state?.running) this.onContainerDied(container, String(state?.exitCode ?? ''))
-    }
-    this.engineUp = true
-    return true
-  }
-}
-
-/**
- * The service's kernelspecs with the image's paths: the launchers shipped in the image, its node
- * and Debian's python. No per-kernel memory cap: the container's memory limit is the cap.
- */
-function imageKernelSpecs(maxOutputChars: number): Record<string, unknown> {
-  const relocate = (arg: string) =>
-    arg === process.execPath
-      ? IMAGE_NODE
-      : arg.startsWith(`${ASSETS_DIR}/`)
-        ? IMAGE_ASSETS_DIR + arg.slice(ASSETS_DIR.length)
-        : arg
-  const specs = kernelSpecs(IMAGE_PYTHON, 0, maxOutputChars)
-  return Object.fromEntries(
-    Object.entries(specs).map(([name, spec]) => [name, { ...spec, argv: spec.argv.map(relocate) }]),
-  )
-}
-
-/** The container's `python3 -c` program: the shared Jupyter settings, then the entry itself. */
-async function containerEntry(): Promise<string> {
-  const [tuning, entry] = await Promise.all([
-    readFile(path.join(ASSETS_DIR, 'jupyter_tuning.py'), 'utf8'),
-    readFile(path.join(PACKAGE_ROOT, 'sandbox/runtimes/docker/assets/container_entry.py'), 'utf8'),
-  ])
-  return `${tuning}\n${entry}`
-}
-
-/** A kernel and the container that hosts it: shutting it down removes the container. */
-class ContainerKernel implements HostedKernel {
-  constructor(
-    readonly kernel: JupyterKernel,
-    readonly container: KernelContainer,
-    private readonly remove: () => Promise<void>,
-  ) {}
-
-  get usable(): boolean {
-    return this.kernel.usable
-  }
-
-  /** No graceful shutdown through Jupyter: the whole container goes. */
-  async shutdown(): Promise<void> {
-    this.kernel.detach()
-    await this.remove()
   }
 }
