@@ -124,7 +124,7 @@ describe('delete after death', () => {
     for (const language of ['python', 'javascript']) {
       const id = await create(language)
       const die = language === 'python' ? 'import os; os._exit(1)' : 'process.exit(1)'
-      const kernelId: string = (s.sandbox.contexts as any).contexts.get(id).kernel.id
+      const kernelId: string = (s.sandbox.contexts as any).contexts.get(id).binding.kernel.id
       expect((await exec(id, die)).error.reason).toBe('kernel_died')
       expect((await s.api('DELETE', `/api/v1/contexts/${id}`)).status).toBe(200)
       // The kernel Jupyter was restarting when the context went is shut down too, not leaked.
