@@ -11,6 +11,7 @@ export type Language = z.infer<typeof Language>
 export const ERROR_CODES = [
   'INVALID_PARAMS',
   'INVALID_LANGUAGE',
+  'NOT_FOUND',
   'UNAUTHORIZED',
   'FORBIDDEN',
   'CONTEXT_NOT_FOUND',
@@ -87,7 +88,7 @@ export const CreateContextBody = z.object({
   type: z.literal('jupyter').default('jupyter'),
   language: Language.default('python'),
   session_name: z.string().max(256).optional(),
-  name: z.string().max(256).optional(),
+  name: z.string().min(1).max(256).optional(),
   description: z.string().max(4096).optional(),
   working_dir: z
     .string()
@@ -201,6 +202,21 @@ export type FilesWritten = z.infer<typeof FilesWritten>
 export const MimeBundle = z.record(z.string(), z.unknown())
 export type MimeBundle = z.infer<typeof MimeBundle>
 
+/**
+ * One entry of an execution's `results`: a MIME bundle, plus `is_main_result: true` on the cell's
+ * value (the execute_result, as E2B marks it); displays (plots, display()) do not carry the key.
+ * Keys without a "/" are not MIME types.
+ */
+export const ResultEntry = z
+  .object({
+    is_main_result: z
+      .literal(true)
+      .optional()
+      .describe("Set on the cell's value (its last expression); absent on displays"),
+  })
+  .catchall(z.unknown())
+export type ResultEntry = z.infer<typeof ResultEntry>
+
 export const ExecutionError = z.object({
   name: z
     .string()
@@ -220,7 +236,7 @@ export const ExecutionResult = z.object({
     truncated: z.boolean(),
     truncated_chars: z.number().int().describe('Characters of output dropped beyond the limit'),
   }),
-  results: z.array(MimeBundle),
+  results: z.array(ResultEntry),
   error: ExecutionError.optional(),
   execution_count: z.number().int().nullable(),
   execution_time: z.number().describe('Seconds'),
@@ -234,7 +250,7 @@ export type ExecutionResult = z.infer<typeof ExecutionResult>
 export const ExecutionEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('stdout'), text: z.string() }),
   z.object({ type: z.literal('stderr'), text: z.string() }),
-  z.object({ type: z.literal('result'), data: MimeBundle }),
+  z.object({ type: z.literal('result'), data: ResultEntry }),
   z.object({ type: z.literal('error'), error: ExecutionError }),
   z.object({ type: z.literal('end'), result: ExecutionResult }),
 ])

@@ -51,8 +51,8 @@ export function createApp({ config, contexts, runtime, metrics, log }: AppDeps) 
   app.route('/api/v1/contexts', createContextsRoutes(contexts))
   app.route('/api/v1/contexts', createFilesRoutes(contexts, config.maxFileBytes))
   app.route('/api/v1/execute', createExecuteRoutes(contexts))
-  app.notFound(() => {
-    throw new SandboxError('INVALID_PARAMS', 'No such route; see /openapi.json')
+  app.notFound((c) => {
+    throw new SandboxError('NOT_FOUND', `No route ${c.req.method} ${c.req.path}; see /openapi.json`)
   })
   app.onError((error, c) => {
     const { status, body, retryAfterS, unexpected } = describeError(error)

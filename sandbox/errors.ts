@@ -6,6 +6,7 @@ import type { ErrorBody, ErrorCode } from './api.js'
 export const STATUS_BY_CODE: Record<ErrorCode, ContentfulStatusCode> = {
   INVALID_PARAMS: 400,
   INVALID_LANGUAGE: 400,
+  NOT_FOUND: 404,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   CONTEXT_NOT_FOUND: 404,

@@ -70,7 +70,11 @@ export async function executeCell(
     const reply = kernel
       .execute(code, (msg) => collector.handle(msg))
       .then(
-        (content): Outcome => ({ kind: 'reply', status: content.status }),
+        (content): Outcome => {
+          // tslab sends no execute_input: its count comes with the reply.
+          collector.executionCount ??= content.execution_count ?? null
+          return { kind: 'reply', status: content.status }
+        },
         // A disposed future rejects; the disruption that caused it says why.
         () => disrupted,
       )

@@ -1,5 +1,5 @@
 import type { KernelMessage } from '@jupyterlab/services'
-import type { ExecutionError, ExecutionEvent, MimeBundle } from './api.js'
+import type { ExecutionError, ExecutionEvent, MimeBundle, ResultEntry } from './api.js'
 
 // Control sequences that colour IPython tracebacks; clients want plain text.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching ESC is the point
@@ -41,6 +41,23 @@ type StreamName = 'stdout' | 'stderr'
 const DROPPED_MIME = 'application/vnd.sci.dropped+json'
 
 /**
+ * Characters of images (base64) kept per execution, apart from the text budget: one big figure
+ * must not crowd out the text, nor the text the figure. A Python kernel shrinks each image to
+ * half of this before sending it (python_kernel.py); images past the budget are dropped with a
+ * marker in their result's text/plain.
+ */
+export const MAX_IMAGE_CHARS = 2 * 1024 * 1024
+
+const isImage = (mime: string, value: unknown): value is string =>
+  mime.startsWith('image/') && typeof value === 'string'
+
+/** Adds a line to a bundle's text/plain, or makes it. */
+function withNote(bundle: ResultEntry, note: string): ResultEntry {
+  const text = bundle['text/plain']
+  return { ...bundle, 'text/plain': typeof text === 'string' ? `${text}\n${note}` : note }
+}
+
+/**
  * Collects one execution's IOPub output within a character budget. Output up to the head budget is kept
  * and streamed as events; beyond it only the last part of each stream is kept (reported at the end),
  * and everything else is counted as truncated. Memory stays bounded whatever the kernel prints.
@@ -48,8 +65,9 @@ const DROPPED_MIME = 'application/vnd.sci.dropped+json'
 export class OutputCollector {
   private readonly head = { stdout: [] as string[], stderr: [] as string[] }
   private readonly tail: Record<StreamName, Tail>
-  private readonly results: MimeBundle[] = []
+  private readonly results: ResultEntry[] = []
   private headBudget: number
+  private imageBudget: number
   private seen = { stdout: 0, stderr: 0 }
   private kept = { stdout: 0, stderr: 0 }
   private droppedResultChars = 0
@@ -58,13 +76,18 @@ export class OutputCollector {
   executionCount: number | null = null
 
   /**
-   * @param maxChars - budget (UTF-16 code units) for stdout, stderr and rich results together
+   * @param maxChars - budget (UTF-16 code units) for stdout, stderr and rich results together,
+   *   images apart
    * @param onEvent - receives each kept piece of output as it arrives
+   * @param maxImageChars - budget for the images (base64) of rich results
+   * @default maxImageChars MAX_IMAGE_CHARS
    */
   constructor(
     maxChars: number,
     private readonly onEvent: (event: ExecutionEvent) => void = () => {},
+    maxImageChars = MAX_IMAGE_CHARS,
   ) {
+    this.imageBudget = maxImageChars
     const tailBytes = Math.min(Math.floor(maxChars / 4), 64 * 1024)
     this.headBudget = maxChars - tailBytes
     const perStream = Math.floor(tailBytes / 2)
@@ -80,21 +103,17 @@ export class OutputCollector {
         break
       case 'execute_result':
         this.executionCount = (content.execution_count as number | undefined) ?? this.executionCount
-        this.addResult(content.data as MimeBundle)
+        this.addResult(content.data as MimeBundle, true)
         break
       case 'display_data': {
         const data = content.data as MimeBundle
         const dropped = data[DROPPED_MIME] as { chars?: number } | undefined
         if (dropped) this.droppedAtSource += dropped.chars ?? 0
-        else this.addResult(data)
+        else this.addResult(data, false)
         break
       }
       case 'error':
-        this.setError({
-          name: String(content.ename ?? 'Error'),
-          value: stripAnsi(String(content.evalue ?? '')),
-          traceback: stripAnsi(((content.traceback as string[] | undefined) ?? []).join('\n')),
-        })
+        this.addError(content)
         break
       case 'execute_input':
         this.executionCount = (content.execution_count as number | undefined) ?? null
@@ -149,14 +168,58 @@ export class OutputCollector {
     this.tail[name].push(text)
   }
 
-  private addResult(data: MimeBundle): void {
-    const size = JSON.stringify(data).length
-    if (size > this.headBudget) {
-      this.droppedResultChars += size
-      return
-    }
-    this.headBudget -= size
-    this.results.push(data)
-    this.onEvent({ type: 'result', data })
+  /**
+   * A raised exception: the verdict, and its traceback as plain text in stderr, where a terminal
+   * (and the earlier local sandbox) shows it.
+   */
+  private addError(content: Record<string, unknown>): void {
+    const name = String(content.ename ?? 'Error')
+    const value = stripAnsi(String(content.evalue ?? ''))
+    const traceback = stripAnsi(((content.traceback as string[] | undefined) ?? []).join('\n'))
+    this.setError({ name, value, traceback })
+    const text = traceback || `${name}: ${value}`
+    this.addText('stderr', text.endsWith('\n') ? text : `${text}\n`)
   }
+
+  /**
+   * Keeps a rich result: its images within the image budget, the rest within the text budget.
+   * Whatever does not fit is replaced by a note saying what was dropped, never silently.
+   * @param main - the cell's value (execute_result), marked `is_main_result`
+   */
+  private addResult(data: MimeBundle, main: boolean): void {
+    let entry: ResultEntry = {}
+    const notes: string[] = []
+    for (const [mime, value] of Object.entries(data)) {
+      if (!isImage(mime, value)) entry[mime] = value
+      else if (value.length <= this.imageBudget) {
+        this.imageBudget -= value.length
+        entry[mime] = value
+      } else {
+        this.droppedResultChars += value.length
+        notes.push(
+          `[... ${mime} of ${value.length} characters dropped: over the ${this.imageBudget}-character image budget left in this execution ...]`,
+        )
+      }
+    }
+    const textSize = JSON.stringify(entry).length - imageChars(entry)
+    if (textSize > this.headBudget) {
+      this.droppedResultChars += textSize
+      const images = Object.fromEntries(Object.entries(entry).filter(([m, v]) => isImage(m, v)))
+      notes.unshift(
+        `[... result of ${textSize} characters dropped: over the ${this.headBudget}-character output budget left in this execution ...]`,
+      )
+      entry = images
+    } else this.headBudget -= textSize
+    for (const note of notes) entry = withNote(entry, note)
+    if (main) entry.is_main_result = true
+    this.results.push(entry)
+    this.onEvent({ type: 'result', data: entry })
+  }
+}
+
+function imageChars(bundle: ResultEntry): number {
+  let chars = 0
+  for (const [mime, value] of Object.entries(bundle))
+    if (isImage(mime, value)) chars += value.length
+  return chars
 }

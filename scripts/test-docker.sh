@@ -96,7 +96,7 @@ log "engine $("$DOCKER" version --format '{{.Server.Version}}'), client $DOCKER,
   "compose: ${COMPOSE[*]} $("${COMPOSE[@]}" version --short 2>/dev/null), BuildKit=$DOCKER_BUILDKIT"
 phase engine "$t"
 
-for name in sci-sandbox sci-mcp; do
+for name in sandbox-code-interpreter sci-mcp; do
   if "$DOCKER" container inspect "$name" >/dev/null 2>&1; then
     log "error: a container named $name exists already (a stack of yours?): take it down first"
     exit 1
@@ -185,7 +185,7 @@ STACK_UP=1
 compose up -d --no-build 2>&1 | sed 's/^/test-docker: compose: /' >&2
 health=
 for _ in $(seq 1 240); do
-  health=$("$DOCKER" inspect -f '{{.State.Health.Status}}' sci-sandbox sci-mcp | tr '\n' ' ')
+  health=$("$DOCKER" inspect -f '{{.State.Health.Status}}' sandbox-code-interpreter sci-mcp | tr '\n' ' ')
   [[ $health == "healthy healthy " ]] && break
   sleep 0.5
 done
@@ -196,7 +196,7 @@ fi
 log "stack healthy $((($(date +%s%N) - up_start) / 1000000)) ms after 'up'"
 phase up-to-healthy "$t"
 "$DOCKER" stats --no-stream --format 'test-docker: idle {{.Name}}: {{.MemUsage}}, {{.PIDs}} pids' \
-  sci-sandbox sci-mcp >&2
+  sandbox-code-interpreter sci-mcp >&2
 
 # ---- 5. The end-to-end suite.
 t=$SECONDS

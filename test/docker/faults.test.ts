@@ -109,7 +109,9 @@ describe.skipIf(skipDocker)('docker runtime: containers killed from outside', ()
     await docker('kill', before[0] as string)
     await until(async () => s.sandbox.pool.depth('python') === 0, 5000)
     const id = await createContext(s)
-    expect((await exec(s, id, '1 + 1')).results).toEqual([{ 'text/plain': '2' }])
+    expect((await exec(s, id, '1 + 1')).results).toEqual([
+      { 'text/plain': '2', is_main_result: true },
+    ])
     await s.api('DELETE', `/api/v1/contexts/${id}`)
   })
 })

@@ -27,7 +27,9 @@ describe.skipIf(skipDocker)('docker runtime: languages', () => {
   it('Python: state, a matplotlib PNG, an exception as data', async () => {
     const id = await createContext(s, { language: 'python' })
     await exec(s, id, 'x = 20')
-    expect((await exec(s, id, 'x + 22')).results).toEqual([{ 'text/plain': '42' }])
+    expect((await exec(s, id, 'x + 22')).results).toEqual([
+      { 'text/plain': '42', is_main_result: true },
+    ])
     const plot = await exec(
       s,
       id,

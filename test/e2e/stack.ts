@@ -21,7 +21,7 @@ export const stack = {
   sandboxUrl: env.SCI_E2E_SANDBOX_URL ?? 'http://127.0.0.1:8080',
   sandboxApiKey: env.SANDBOX_API_KEY || undefined,
   mcpApiKey: env.MCP_API_KEY || undefined,
-  sandboxContainer: env.SCI_SANDBOX_CONTAINER || 'sci-sandbox',
+  sandboxContainer: env.SCI_SANDBOX_CONTAINER || 'sandbox-code-interpreter',
   mcpContainer: env.SCI_MCP_CONTAINER || 'sci-mcp',
   /** The sandbox container's memory limit in bytes (SANDBOX_MEMORY, 4g by default). */
   sandboxMemoryBytes: parseBytes(env.SANDBOX_MEMORY || '4g'),

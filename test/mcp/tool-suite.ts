@@ -236,7 +236,7 @@ export function describeTools(getClient: () => Client): void {
       expect(json.error.code).toBe('EXECUTION_FAILED')
       expect(json.context_restarted).toBe(true)
       const after = await call(client, 'run_code', { code: '6 * 7', context_id: id })
-      expect(after.json.results).toEqual([{ 'text/plain': '42' }])
+      expect(after.json.results).toEqual([{ 'text/plain': '42', is_main_result: true }])
     })
   })
 }

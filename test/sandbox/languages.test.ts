@@ -35,7 +35,7 @@ describe.each(['javascript', 'typescript'])('%s', (language) => {
   it('supports top-level await', async () => {
     const result = await exec(id, 'await new Promise(r => setTimeout(() => r(5), 10))')
     expect(result.success).toBe(true)
-    expect(result.output.stdout).toBe('5\n')
+    expect(result.results).toEqual([{ 'text/plain': '5', is_main_result: true }])
   })
 
   it('loads Node built-ins with require and import, in the context working dir', async () => {
@@ -49,7 +49,7 @@ describe.each(['javascript', 'typescript'])('%s', (language) => {
   it('reports a thrown error with name, value and traceback; stderr stays separate', async () => {
     const result = await exec(id, "console.error('warn')\nthrow new TypeError('bad thing')")
     expect(result.success).toBe(false)
-    expect(result.output.stderr).toBe('warn\n')
+    expect(result.output.stderr).toBe(`warn\n${result.error.traceback}\n`)
     expect(result.error).toMatchObject({ name: 'TypeError', value: 'bad thing' })
   })
 })

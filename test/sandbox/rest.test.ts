@@ -94,7 +94,7 @@ describe('execute', () => {
   it('returns stdout and stderr separately and the last expression as a result', async () => {
     const result = await exec(ctx, 'import sys\nprint("out")\nprint("err", file=sys.stderr)\n6 * 7')
     expect(result.output).toMatchObject({ stdout: 'out\n', stderr: 'err\n', truncated: false })
-    expect(result.results).toEqual([{ 'text/plain': '42' }])
+    expect(result.results).toEqual([{ 'text/plain': '42', is_main_result: true }])
   })
 
   it('reports an exception with name, value and a plain-text traceback', async () => {
@@ -219,7 +219,9 @@ describe('bad input', () => {
         duplex: 'half',
       } as RequestInit)
     const small = await chunked(JSON.stringify({ code: '40 + 2' }))
-    expect(((await small.json()) as { results: unknown }).results).toEqual([{ 'text/plain': '42' }])
+    expect(((await small.json()) as { results: unknown }).results).toEqual([
+      { 'text/plain': '42', is_main_result: true },
+    ])
     const large = await chunked(JSON.stringify({ code: 'x=1\n'.repeat(500_000) }))
     const refused = (await large.json()) as { error: { reason: string } }
     expect([large.status, refused.error.reason]).toEqual([413, 'request_size'])

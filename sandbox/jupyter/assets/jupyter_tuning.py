@@ -1,6 +1,9 @@
 # Jupyter Server settings shared by the service's own server (jupyter_server_config.py imports this
 # file) and the server in each docker-runtime container (the service prepends this file to
 # container_entry.py, so a container always runs the service's version, whatever the image's age).
+import asyncio
+
+from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 from jupyter_server._tz import utcnow
 from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
 
@@ -19,6 +22,7 @@ def tune_jupyter_server(c):
     # A kernel stuck in a loop never answers shutdown_request: kill it after 1 s, not 5.
     c.KernelManager.shutdown_wait_time = 1.0
     MappingKernelManager.start_watching_activity = _no_activity_watch
+    AsyncMultiKernelManager.shutdown_kernel = _shutdown_kernel_when_ready
 
 
 # Jupyter watches each kernel's activity on a second IOPub socket, receiving, verifying and decoding
@@ -30,3 +34,22 @@ def _no_activity_watch(self, kernel_id):
     kernel.execution_state = "idle"
     kernel.reason = ""
     kernel.last_activity = utcnow()
+
+
+_shutdown_kernel = AsyncMultiKernelManager.shutdown_kernel
+
+
+# A kernel that died is restarted by the server, and its `ready` future stays pending until the new
+# process is up. jupyter_client 7.4 reads that future's exception when asked to shut the kernel down
+# meanwhile, which raises InvalidStateError ("Exception is not set."): the request fails with a
+# traceback in the log, and a server shutting down leaves the kernel behind. Let the restart finish
+# first (it is bounded by the kernel's start), then shut down as usual.
+async def _shutdown_kernel_when_ready(self, kernel_id, now=False, restart=False):
+    km = self._kernels.get(kernel_id)
+    ready = getattr(km, "_ready", None)
+    if isinstance(ready, asyncio.Future) and not ready.done():
+        try:
+            await asyncio.wait_for(asyncio.shield(ready), timeout=60)
+        except Exception:  # a failed or stuck restart: shutting down is still what is wanted
+            pass
+    return await _shutdown_kernel(self, kernel_id, now=now, restart=restart)

@@ -13,13 +13,23 @@
 # 3. IPython writes every cell to ~/.ipython's history.sqlite with a commit, a quarter of the
 #    kernel's CPU per execute, into a file every context shares (`%history -g` would show one
 #    context's code to another). History is kept in memory instead: In, Out and %history work.
+# Output of a thread, task or thread-pool job that an earlier cell started is dropped, not sent
+# as the running cell's (ipykernel sends whatever is written with the running cell's parent).
+# An image over MAX_IMAGE_CHARS (base64) is shrunk to fit, with a note in its text/plain.
+import base64
+import contextvars
+import io
 import os
 import resource
 import sys
+import threading
+from concurrent import futures
 
 from ipykernel import iostream
+from ipykernel.displayhook import ZMQShellDisplayHook
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
+from ipykernel.zmqshell import ZMQDisplayPublisher
 from traitlets.config import Config
 
 _flush = iostream.OutStream.flush
@@ -99,6 +109,7 @@ _do_execute = IPythonKernel.do_execute
 
 
 async def _do_execute_capped(self, *args, **kwargs):
+    _cell.set(self.get_parent("shell")["header"]["msg_id"])
     if MEMORY_BYTES > 0:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES + HEADROOM_BYTES))
         if not self.shell.custom_exceptions:
@@ -123,11 +134,137 @@ def _flush_if_pending(self):
         return _flush(self)
 
 
+# The cell that started the running code: a context variable in the main thread (asyncio tasks
+# copy it), an attribute of other threads, set when they start and for each thread-pool job.
+_cell = contextvars.ContextVar("sci_cell", default=None)
+
+
+def _origin():
+    thread = threading.current_thread()
+    if thread is threading.main_thread():
+        return _cell.get()
+    return getattr(thread, "_sci_job_cell", None) or getattr(thread, "_sci_cell", None)
+
+
+_thread_start = threading.Thread.start
+
+
+def _thread_start_tagged(self):
+    self._sci_cell = _origin()
+    return _thread_start(self)
+
+
+_submit = futures.ThreadPoolExecutor.submit
+
+
+def _submit_tagged(self, fn, /, *args, **kwargs):
+    cell = _origin()
+
+    def job():
+        thread = threading.current_thread()
+        thread._sci_job_cell = cell
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            thread._sci_job_cell = None
+
+    return _submit(self, job)
+
+
+def _own_writes_only(write):
+    def write_own(self, string):
+        # Threads of the kernel itself, and code run before any cell, have no origin.
+        origin = _origin()
+        if origin is not None and origin != self.parent_header.get("msg_id"):
+            return len(string)
+        return write(self, string)
+
+    return write_own
+
+
+_set_parent = iostream.OutStream.set_parent
+
+
+def _set_parent_flushed(self, parent):
+    # Output still buffered belongs to the previous request: send it with that one's header.
+    with self._buffer_lock:
+        pending = self._buffer.tell() > 0
+    if pending and self.pub_thread is not None:
+        _flush(self)
+    _set_parent(self, parent)
+
+
+# Half of the sandbox's per-execution image budget (MAX_IMAGE_CHARS in sandbox/output.ts).
+MAX_IMAGE_CHARS = 1 << 20
+IMAGE_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG"}
+
+
+def _shrink(raw, fmt):
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(raw))
+    original = image.size
+    size, data = original, raw
+    for _ in range(6):
+        scale = min(0.9, 0.9 * (MAX_IMAGE_CHARS * 3 / 4 / len(data)) ** 0.5)
+        size = (max(1, int(size[0] * scale)), max(1, int(size[1] * scale)))
+        out = io.BytesIO()
+        image.resize(size, Image.LANCZOS).save(out, fmt)
+        data = out.getvalue()
+        if len(data) * 4 / 3 <= MAX_IMAGE_CHARS:
+            break
+    return data, original, size
+
+
+def _fit_images(data):
+    if not isinstance(data, dict):
+        return data
+    notes = []
+    for mime, fmt in IMAGE_FORMATS.items():
+        value = data.get(mime)
+        if value is None or len(value) * (4 / 3 if isinstance(value, bytes) else 1) <= MAX_IMAGE_CHARS:
+            continue
+        raw = value if isinstance(value, bytes) else base64.b64decode(value)
+        try:
+            shrunk, before, after = _shrink(raw, fmt)
+        except Exception:  # no Pillow, or not an image it reads: the sandbox drops it with a note
+            continue
+        data = {**data, mime: shrunk if isinstance(value, bytes) else base64.b64encode(shrunk).decode()}
+        notes.append(
+            "[%s shrunk from %dx%d px (%d bytes) to %dx%d px (%d bytes) to fit the %d-character image budget]"
+            % (mime, *before, len(raw), *after, len(shrunk), MAX_IMAGE_CHARS)
+        )
+    if notes:
+        text = data.get("text/plain")
+        data = {**data, "text/plain": "\n".join(([text] if isinstance(text, str) else []) + notes)}
+    return data
+
+
+_publish = ZMQDisplayPublisher.publish
+
+
+def _publish_fitted(self, data, *args, **kwargs):
+    return _publish(self, _fit_images(data), *args, **kwargs)
+
+
+_write_format_data = ZMQShellDisplayHook.write_format_data
+
+
+def _write_format_data_fitted(self, format_dict, md_dict=None):
+    return _write_format_data(self, _fit_images(format_dict), md_dict)
+
+
+threading.Thread.start = _thread_start_tagged
+futures.ThreadPoolExecutor.submit = _submit_tagged
+iostream.OutStream.set_parent = _set_parent_flushed
+ZMQDisplayPublisher.publish = _publish_fitted
+ZMQShellDisplayHook.write_format_data = _write_format_data_fitted
 iostream.OutStream._flush = _flush_in_thread_tracked
 iostream.OutStream.flush = _flush_if_pending
 IPythonKernel.do_execute = _do_execute_capped
 if MAX_OUTPUT_CHARS > 0:
     iostream.OutStream.write = _write_capped
+iostream.OutStream.write = _own_writes_only(iostream.OutStream.write)
 
 if __name__ == "__main__":
     if MEMORY_BYTES > 0:

@@ -1,9 +1,15 @@
 'use strict'
-// Starts tslab (the JavaScript and TypeScript kernel) with failures structured like Python's.
-// tslab prints a thrown error or a type error to stderr and replies "error" with no ename, evalue
-// or traceback, so a client cannot tell what failed. Here the executor's error log is captured
-// instead and sent as a Jupyter `error` message, and in the execute reply.
+// Starts tslab (the JavaScript and TypeScript kernel) with results structured like Python's.
+// - tslab prints a thrown error or a type error to stderr and replies "error" with no ename, evalue
+//   or traceback, so a client cannot tell what failed. Here the executor's error log is captured
+//   instead and sent as a Jupyter `error` message, and in the execute reply.
+// - tslab prints the last expression's value to stdout; here it is an execute_result, as in Python.
+// - Output written by a timer or promise that an earlier cell started is dropped, not sent as the
+//   running cell's: each cell runs in its own async context, and writes are checked against it.
+// - JavaScript is type-checked by tslab (checkJs), so `typeof notDeclared` was a compile error;
+//   type errors in JavaScript are ignored, as node would, and only syntax errors stop a cell.
 // Usage: node tslab_kernel.cjs <connection_file> [--js]
+const { AsyncLocalStorage } = require('node:async_hooks')
 const path = require('node:path')
 const util = require('node:util')
 
@@ -20,11 +26,76 @@ TaskQueue.prototype.reset = function reset() {
   this.prev = Promise.resolve()
 }
 
+const jsKernel = process.argv.includes('--js')
 let failures = []
+/** The last expression's value of the running cell, if it has one (tslab skips null and undefined). */
+let value
 
 const createExecutor = executor.createExecutor
-executor.createExecutor = (rootDir, convs, log) =>
-  createExecutor(rootDir, convs, { log: log.log, error: (...args) => failures.push(args) })
+executor.createExecutor = (rootDir, convs, _log) => {
+  if (jsKernel) ignoreTypeErrors(convs.node)
+  return createExecutor(rootDir, convs, {
+    // The executor logs exactly one thing: the last expression's value.
+    log: (result) => {
+      value = { result }
+    },
+    error: (...args) => failures.push(args),
+  })
+}
+
+// TypeScript diagnostics from 2000 up are the checker's (types, unknown names); below are syntax
+// errors, and 8000 up are TypeScript syntax used in JavaScript.
+const isTypeError = (diag) => diag.code >= 2000 && diag.code < 8000 && !diag.fileName
+
+/**
+ * Converts JavaScript again with `// @ts-ignore` before each line with a type error. A line that
+ * starts inside a string or template literal would change its text: such cells keep the errors.
+ */
+function ignoreTypeErrors(converter) {
+  const convert = converter.convert
+  converter.convert = (prevDecl, src) => {
+    const first = convert(prevDecl, src)
+    if (first.diagnostics.length === 0 || !first.diagnostics.every(isTypeError)) return first
+    const lines = src.split('\n')
+    const bad = new Set(first.diagnostics.map((diag) => diag.start.line))
+    if (linesInsideLiterals(src).some((line) => bad.has(line))) return first
+    const patched = lines.flatMap((line, i) => (bad.has(i) ? ['// @ts-ignore', line] : [line]))
+    const second = convert(prevDecl, patched.join('\n'))
+    if (second.diagnostics.length > 0) return convert(prevDecl, src)
+    // tslab finds top-level await by its diagnostic, which @ts-ignore hides too. An async wrapper
+    // where none was needed changes nothing: the executor awaits it either way.
+    second.hasToplevelAwait ||= /\bawait\b/.test(src)
+    return second
+  }
+}
+
+const ts = require(require.resolve('@tslab/typescript-for-tslab', { paths: [tslab] }))
+
+/** Lines (0-based) of `src` that start inside a string or template literal. */
+function linesInsideLiterals(src) {
+  const file = ts.createSourceFile('cell.js', src, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS)
+  const lines = []
+  const visit = (node) => {
+    if (ts.isStringLiteralLike(node) || ts.isTemplateLiteralToken(node) || ts.isJsxText(node)) {
+      const first = file.getLineAndCharacterOfPosition(node.getStart(file)).line
+      const last = file.getLineAndCharacterOfPosition(node.end).line
+      for (let line = first + 1; line <= last; line++) lines.push(line)
+    }
+    ts.forEachChild(node, visit)
+  }
+  visit(file)
+  return lines
+}
+
+// One async context per cell: a write from a timer or promise an earlier cell started carries
+// that cell's id, and is dropped.
+const cells = new AsyncLocalStorage()
+const createWriteToIopub = jupyter.JupyterHandlerImpl.prototype.createWriteToIopub
+jupyter.JupyterHandlerImpl.prototype.createWriteToIopub = function ownWritesOnly(name, stream) {
+  const write = createWriteToIopub.call(this, name, stream)
+  const cell = cells.getStore()
+  return (buffer, encoding) => (cells.getStore() === cell ? write(buffer, encoding) : true)
+}
 
 function describeFailure() {
   const thrown = failures.find((args) => args.length === 1 && typeof args[0] !== 'string')
@@ -54,11 +125,24 @@ jupyter.ZmqServer.prototype.handleExecute = async function handleExecute(sock, m
     reply.signAndSend(this.connInfo.key, socket)
   }
   failures = []
-  const content = await this.handler.handleExecute(
-    msg.content,
-    (name, text) => send('stream', { name, text }),
-    (data, update) => send(update ? 'update_display_data' : 'display_data', data),
+  value = undefined
+  // As in ipykernel, a silent execute (the sandbox's own setup code) does not count.
+  const count = this.handler.execCount
+  const content = await cells.run(msg.header.msg_id, () =>
+    this.handler.handleExecute(
+      msg.content,
+      (name, text) => send('stream', { name, text }),
+      (data, update) => send(update ? 'update_display_data' : 'display_data', data),
+    ),
   )
+  if (msg.content.silent) {
+    this.handler.execCount = count
+    content.execution_count = count
+  }
+  if (content.status === 'ok' && value && !msg.content.silent) {
+    const data = { 'text/plain': util.inspect(value.result, { colors: false }) }
+    send('execute_result', { execution_count: content.execution_count, data, metadata: {} })
+  }
   if (content.status === 'error') {
     const error = describeFailure()
     send('error', error)
@@ -89,6 +173,6 @@ setInterval(() => {
 startKernel({
   configPath: process.argv[2],
   enableFindLocal: false,
-  jsKernel: process.argv.includes('--js'),
+  jsKernel,
   globalVersion: require(path.join(tslab, 'package.json')).version,
 })
