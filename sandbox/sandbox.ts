@@ -39,6 +39,7 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
         })
       : await ProcessKernelRuntime.start({
           python: config.python,
+          kernelTemplate: config.kernelTemplate,
           kernelMemoryMb: config.kernelMemoryMb,
           kernelMaxOutputChars,
           workspaceRoot: config.workspaceRoot,
@@ -50,6 +51,7 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
   const metrics: SandboxMetrics = new SandboxMetrics({
     liveContexts: (): number => contexts.size,
     poolDepth: (language) => pool.depth(language),
+    ...(runtime instanceof ProcessKernelRuntime && { kernelStarts: () => runtime.kernelStarts() }),
   })
   const contexts = new ContextService({ config, pool, runtime, metrics, log })
   const app = createApp({ config, contexts, runtime, metrics, log })

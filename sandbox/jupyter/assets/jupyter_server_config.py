@@ -51,3 +51,12 @@ def _watch_parent(parent_pid):
 
 
 _watch_parent(os.getppid())
+
+
+# Python kernels forked from a warm template (sci_kernel_provisioner.py); the kernelspec names the
+# provisioner, whose entry point is found in this directory. Started now, so that it has finished
+# its imports by the time the warm pool asks for kernels.
+if os.environ.pop("SCI_KERNEL_TEMPLATE", "0") == "1":
+    from sci_kernel_provisioner import start_template
+
+    start_template()

@@ -6,7 +6,7 @@ import type { AppliedLimits, ContextLimits, Language } from '../../api.js'
 import { SandboxError } from '../../errors.js'
 import { JupyterKernel } from '../../jupyter/kernel.js'
 import { KERNEL_SPEC } from '../../jupyter/kernelspecs.js'
-import { JupyterServer } from '../../jupyter/server.js'
+import { JupyterServer, type KernelStarts } from '../../jupyter/server.js'
 import { HostWorkspace, type Workspace } from './workspace.js'
 
 /** Resource limits of one context, as a runtime with per-context limits will apply them. */
@@ -47,6 +47,8 @@ export interface KernelRuntime {
 
 export type ProcessRuntimeOptions = {
   python: string
+  /** Python kernels forked from the kernel template (sci_kernel_provisioner.py). */
+  kernelTemplate?: boolean
   kernelMemoryMb: number
   kernelMaxOutputChars: number
   workspaceRoot: string
@@ -109,6 +111,11 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
     }
   }
 
+  /** Python kernel starts per path, as the Jupyter Server counts them; for /metrics. */
+  async kernelStarts(): Promise<KernelStarts | undefined> {
+    return this.server?.kernelStarts()
+  }
+
   /** Process runtime: a directory under the workspace root, on this machine's file system. */
   openWorkspace(
     _kernel: JupyterKernel,
@@ -148,6 +155,7 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
       startupTimeoutMs: this.options.startupTimeoutMs,
       kernelMemoryMb: this.options.kernelMemoryMb,
       kernelMaxOutputChars: this.options.kernelMaxOutputChars,
+      kernelTemplate: this.options.kernelTemplate,
       log: this.options.log,
       onUnexpectedExit: (code, signal) => this.onServerExit(code, signal),
     }).then(
