@@ -29,6 +29,12 @@ async function memoryMiB(pid: number): Promise<{ uss: number; pss: number }> {
   }
 }
 
+/** CPU time a process has used so far (all its threads), in ms: load-independent, unlike wall time. */
+async function cpuMs(pid: number): Promise<number> {
+  const [runNs] = (await readFile(`/proc/${pid}/schedstat`, 'utf8')).split(' ')
+  return Number(runNs) / 1e6
+}
+
 function kernelPid(serverPid: number, kernelId: string): number {
   const found = descendants(serverPid).find((p) => p.cmdline.includes(kernelId))
   if (!found) throw new Error(`no process for kernel ${kernelId}`)
@@ -64,15 +70,18 @@ async function measure(template: boolean, n: number, executes: number): Promise<
     // The first start waits for the template's imports (or warms the page cache): not counted.
     await (await start()).shutdown()
     const starts: number[] = []
+    const cpu: number[] = []
     const uss: number[] = []
     const pss: number[] = []
     for (let i = 0; i < n; i++) {
       const started = performance.now()
       const kernel = await start()
       starts.push(performance.now() - started)
+      const pid = kernelPid(server.pid ?? 0, kernel.id)
+      cpu.push(await cpuMs(pid))
       // Idle, as a warm-pool kernel waits: after its first answer has settled.
       await new Promise((resolve) => setTimeout(resolve, 300))
-      const memory = await memoryMiB(kernelPid(server.pid ?? 0, kernel.id))
+      const memory = await memoryMiB(pid)
       uss.push(memory.uss)
       pss.push(memory.pss)
       await kernel.shutdown()
@@ -92,6 +101,7 @@ async function measure(template: boolean, n: number, executes: number): Promise<
     console.error(`${name}: starts by path ${JSON.stringify(stats)}`)
     return [
       summarize(`python kernel start → ready, ${name}`, starts),
+      summarize(`kernel process CPU ms until ready, ${name}`, cpu),
       { name: `idle kernel USS MiB (median), ${name}`, p50: median(uss), p95: Number.NaN, n },
       { name: `idle kernel PSS MiB (median), ${name}`, p50: median(pss), p95: Number.NaN, n },
       summarize(`execute 1+1 Jupyter WebSocket, ${name}`, rounds),

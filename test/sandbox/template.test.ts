@@ -195,3 +195,21 @@ describe('kernel template', () => {
     await until(() => below.every((p) => !isAlive(p.pid)), 10_000)
   })
 })
+
+describe('kernel template off (SANDBOX_KERNEL_TEMPLATE=0)', () => {
+  it('starts every Python kernel the old way and counts it', async () => {
+    await using off = await startSandbox({
+      kernelTemplate: false,
+      poolSize: { python: 0, javascript: 0, typescript: 0 },
+    })
+    const { body } = await off.api('POST', '/api/v1/contexts', { language: 'python' })
+    const run = await off.api('POST', `/api/v1/contexts/${body.context_id}/execute`, {
+      code: 'print(6 * 7)',
+    })
+    expect(run.body.output.stdout).toBe('42\n')
+    const text = await (await fetch(`${off.baseUrl}/metrics`)).text()
+    expect(text).toContain('sandbox_python_kernel_starts_total{path="cold"} 1')
+    expect(text).toContain('sandbox_python_kernel_starts_total{path="template"} 0')
+    expect(text).toContain('sandbox_kernel_template_up 0')
+  })
+})
