@@ -244,7 +244,26 @@ def main():
         file=sys.stderr,
     )
     request = template.serve()
-    become_kernel(template, request)
+    # The kernel. It ends without the interpreter's finalization, which would tear down (and so
+    # copy, page by page) every object inherited from the template: a cold kernel has none of them.
+    import atexit
+    import traceback
+
+    code = 0
+    try:
+        become_kernel(template, request)
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -289,7 +289,8 @@ class TemplateProvisioner(LocalProvisioner):
         return info
 
     def _exited(self):
-        return bool(select.select([self.pidfd], [], [], 0)[0])
+        # A pidfd reads as ready once its process has exited (zombie or reaped).
+        return self.pidfd is None or bool(select.select([self.pidfd], [], [], 0)[0])
 
     async def poll(self):
         if self.forked_pid is None:
