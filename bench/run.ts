@@ -3,6 +3,7 @@
  * depend on the machine; read them side by side. BENCH_N sets the samples per latency row.
  */
 import { evalTable, measureEval } from './eval.js'
+import { benchKernelStart } from './kernel-start.js'
 import { benchMcp } from './mcp.js'
 import { benchSandbox } from './sandbox.js'
 import { table } from './stats.js'
@@ -10,6 +11,8 @@ import { table } from './stats.js'
 const n = Number(process.env.BENCH_N ?? 500)
 console.error(`sandbox latency (n=${n}) …`)
 process.stdout.write(`## Sandbox\n\n${table(await benchSandbox(n))}\n\n`)
+console.error('Python kernel start, template vs cold …')
+process.stdout.write(`## Kernel start\n\n${table(await benchKernelStart(Math.min(n, 40)))}\n\n`)
 console.error('MCP round trip …')
 process.stdout.write(`## MCP\n\n${table(await benchMcp(n))}\n\n`)
 console.error('CI evaluation throughput …')

@@ -44,6 +44,14 @@ const EnvSchema = z.object({
   /** Seconds allowed for the Jupyter Server to start and for one kernel to become ready. */
   SANDBOX_STARTUP_TIMEOUT: seconds(60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Python kernels of the process runtime forked from a warm template process (about 30 ms to
+   * ready instead of about 600 ms); "0" starts each one as a new interpreter.
+   */
+  SANDBOX_KERNEL_TEMPLATE: z
+    .enum(['0', '1', 'false', 'true'])
+    .default('1')
+    .transform((value) => value === '1' || value === 'true'),
   /** Where kernels run: "process" (children of one Jupyter Server) or "docker" (a container each). */
   SANDBOX_RUNTIME: z.enum(['process', 'docker']).default('process'),
 })
@@ -66,6 +74,8 @@ export type Config = Readonly<{
   workspaceRoot: string
   python: string
   startupTimeoutMs: number
+  /** Python kernels forked from the kernel template (process runtime). */
+  kernelTemplate: boolean
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL']
   runtime: 'process' | 'docker'
   /** Settings of the docker runtime (SANDBOX_DOCKER_*), parsed whichever runtime is chosen. */
@@ -109,6 +119,7 @@ export function loadConfig(
     workspaceRoot: path.resolve(e.SANDBOX_WORKSPACE_ROOT),
     python: e.SANDBOX_PYTHON,
     startupTimeoutMs: ms(e.SANDBOX_STARTUP_TIMEOUT),
+    kernelTemplate: e.SANDBOX_KERNEL_TEMPLATE,
     logLevel: e.LOG_LEVEL,
     runtime: e.SANDBOX_RUNTIME,
     docker: dockerConfig(DockerEnvSchema.parse(env)),

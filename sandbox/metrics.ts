@@ -1,10 +1,13 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { type ExecutionResult, LANGUAGES, type Language } from './api.js'
+import type { KernelStarts } from './jupyter/server.js'
 
 /** What the metrics read from the live service when scraped. */
 export type MetricsSources = {
   liveContexts: () => number
   poolDepth: (language: Language) => number
+  /** Python kernel starts per path, from the Jupyter Server; absent where no template runs. */
+  kernelStarts?: () => Promise<KernelStarts | undefined>
 }
 
 /**
@@ -58,6 +61,30 @@ export class SandboxMetrics {
         for (const language of LANGUAGES) this.set({ language }, sources.poolDepth(language))
       },
     })
+    const { kernelStarts } = sources
+    if (kernelStarts) {
+      // Counted in the Jupyter Server: they restart from 0 with it, as a counter may.
+      new Counter({
+        name: 'sandbox_python_kernel_starts_total',
+        help: 'Python kernel starts by path: forked from the kernel template, or cold (a new interpreter)',
+        labelNames: ['path'] as const,
+        registers: [this.registry],
+        async collect() {
+          const starts = await kernelStarts()
+          this.reset()
+          this.inc({ path: 'template' }, starts?.template ?? 0)
+          this.inc({ path: 'cold' }, starts?.cold ?? 0)
+        },
+      })
+      new Gauge({
+        name: 'sandbox_kernel_template_up',
+        help: '1 while the Python kernel template runs',
+        registers: [this.registry],
+        async collect() {
+          this.set((await kernelStarts())?.templatePid ? 1 : 0)
+        },
+      })
+    }
   }
 
   /** Records one finished execution. */

@@ -42,6 +42,7 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
       : await ProcessKernelRuntime.start({
           python: config.python,
           poolSize: config.poolSize,
+          kernelTemplate: config.kernelTemplate,
           kernelMemoryMb: config.kernelMemoryMb,
           kernelMaxOutputChars,
           workspaceRoot: config.workspaceRoot,
@@ -52,6 +53,7 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
   const metrics: SandboxMetrics = new SandboxMetrics({
     liveContexts: (): number => contexts.size,
     poolDepth: (language) => pool.depth(language),
+    ...(runtime instanceof ProcessKernelRuntime && { kernelStarts: () => runtime.kernelStarts() }),
   })
   const contexts = new ContextService({ config, runtime, metrics, log })
   const app = createApp({ config, contexts, runtime, metrics, log })

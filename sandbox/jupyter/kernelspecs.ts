@@ -33,7 +33,11 @@ type KernelSpecFile = {
   language: string
   interrupt_mode: 'signal'
   env?: Record<string, string>
+  metadata?: { kernel_provisioner: { provisioner_name: string } }
 }
+
+/** The provisioner (sci_kernel_provisioner.py) that forks Python kernels from a warm template. */
+export const TEMPLATE_PROVISIONER = 'sci-template-provisioner'
 
 /**
  * Kernelspecs the service's Jupyter Server uses, written into its private data dir at startup:
@@ -41,11 +45,15 @@ type KernelSpecFile = {
  * @param python - interpreter with ipykernel (Debian's /usr/bin/python3 by default)
  * @param memoryMb - per-kernel memory cap: address space for Python, V8 heap for Node; 0 = none
  * @param maxOutputChars - output a Python kernel sends per execution before it drops the rest
+ * @param provisioner - start Python kernels through sci_kernel_provisioner.py, which forks them
+ *   from the kernel template when it runs; only a server launched by JupyterServer finds it
+ * @default provisioner false
  */
 export function kernelSpecs(
   python: string,
   memoryMb: number,
   maxOutputChars: number,
+  provisioner = false,
 ): Record<string, KernelSpecFile> {
   const tslab = path.join(ASSETS_DIR, 'tslab_kernel.cjs')
   const node = [process.execPath, ...(memoryMb > 0 ? [`--max-old-space-size=${memoryMb}`] : [])]
@@ -59,6 +67,11 @@ export function kernelSpecs(
       display_name: 'Python 3 (sandbox)',
       language: 'python',
       interrupt_mode: 'signal',
+      // With the template off too: the provisioner then starts kernels the old way, and still
+      // counts the starts of each path.
+      ...(provisioner && {
+        metadata: { kernel_provisioner: { provisioner_name: TEMPLATE_PROVISIONER } },
+      }),
     },
     [KERNEL_SPEC.javascript]: {
       argv: [...node, tslab, '{connection_file}', '--js'],

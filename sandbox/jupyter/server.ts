@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
 import { ServerConnection } from '@jupyterlab/services'
@@ -21,6 +21,11 @@ export type JupyterServerOptions = {
   kernelMaxOutputChars: number
   /** TCP_NODELAY on kernel WebSockets; only the benchmark turns it off, to show what it saves. */
   nodelay?: boolean
+  /**
+   * Python kernels forked from a warm template process (kernel_template.py) instead of started cold.
+   * @default false
+   */
+  kernelTemplate?: boolean
   log: Logger
   /** Called once if the process exits without close() having been called. */
   onUnexpectedExit: (code: number | null, signal: NodeJS.Signals | null) => void
@@ -39,6 +44,7 @@ export class JupyterServer {
     readonly settings: ServerConnection.ISettings,
     private readonly log: Logger,
     onUnexpectedExit: JupyterServerOptions['onUnexpectedExit'],
+    private readonly runtimeDir: string,
   ) {
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
@@ -50,13 +56,13 @@ export class JupyterServer {
 
   /** Starts the server and waits until its REST API answers. */
   static async start(options: JupyterServerOptions): Promise<JupyterServer> {
-    const { python, runDir, rootDir, log } = options
+    const { python, runDir, rootDir, log, kernelTemplate = false } = options
     const port = await freePort()
     const token = randomBytes(24).toString('hex')
     const dirs = await prepareDirs(runDir)
     await writeKernelSpecs(
       dirs.data,
-      kernelSpecs(python, options.kernelMemoryMb, options.kernelMaxOutputChars),
+      kernelSpecs(python, options.kernelMemoryMb, options.kernelMaxOutputChars, true),
     )
     const child = spawn(
       python,
@@ -83,12 +89,13 @@ export class JupyterServer {
           SCI_JUPYTER_TOKEN: token,
           SCI_JUPYTER_ROOT: rootDir,
           SCI_JUPYTER_NODELAY: options.nodelay === false ? '0' : '1',
+          SCI_KERNEL_TEMPLATE: kernelTemplate ? '1' : '0',
         },
       },
     )
     const serverLog = log.child({ component: 'jupyter-server', pid: child.pid })
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      for (const line of chunk.split('\n')) if (line.trim()) serverLog.debug(line)
+      for (const line of chunk.split('\n')) if (line.trim()) logServerLine(serverLog, line)
     })
     const settings = ServerConnection.makeSettings({
       baseUrl: `http://127.0.0.1:${port}/`,
@@ -98,7 +105,13 @@ export class JupyterServer {
       WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
       fetch: globalThis.fetch.bind(globalThis),
     })
-    const server = new JupyterServer(child, settings, serverLog, options.onUnexpectedExit)
+    const server = new JupyterServer(
+      child,
+      settings,
+      serverLog,
+      options.onUnexpectedExit,
+      dirs.runtime,
+    )
     try {
       await server.waitReady(options.startupTimeoutMs)
     } catch (error) {
@@ -111,6 +124,20 @@ export class JupyterServer {
 
   get pid(): number | undefined {
     return this.child.pid
+  }
+
+  /**
+   * Kernel starts by path since this server started: forked from the template or started cold
+   * (template off, starting, dead or unable to fork), and the template's pid while it runs.
+   */
+  async kernelStarts(): Promise<KernelStarts> {
+    try {
+      const stats = JSON.parse(await readFile(path.join(this.runtimeDir, STARTS_FILE), 'utf8'))
+      return { template: 0, cold: 0, ...stats.starts, templatePid: stats.template_pid ?? undefined }
+    } catch {
+      // No Python kernel started yet and no template: nothing written.
+      return { template: 0, cold: 0 }
+    }
   }
 
   /** Stops the server (SIGTERM, which stops its kernels), then SIGKILL after 5 s. Idempotent. */
@@ -144,6 +171,28 @@ export class JupyterServer {
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
     throw new Error(`Jupyter Server did not answer within ${timeoutMs} ms`)
+  }
+}
+
+/** Kernel starts per path, as the provisioner counts them (sci_kernel_provisioner.py). */
+export type KernelStarts = { template: number; cold: number; templatePid?: number }
+
+/** Written by the provisioner into the server's runtime dir. */
+const STARTS_FILE = 'sci-kernel-starts.json'
+
+/**
+ * Logs a line of the server's stderr: which path each kernel start took, and the template's
+ * life, at info; the rest at debug.
+ */
+function logServerLine(log: Logger, line: string): void {
+  const start = /sci-kernel-start (.*)$/.exec(line)
+  if (start?.[1]) {
+    const fields = Object.fromEntries(start[1].split(' ').map((field) => field.split('=')))
+    log.info(fields, `kernel started (${fields.path})`)
+  } else if (/sci-kernel-template|kernel template/.test(line)) {
+    log.info(line)
+  } else {
+    log.debug(line)
   }
 }
 

@@ -3,6 +3,8 @@
 import os
 import sys
 
+import zmq
+from jupyter_client.connect import ConnectionFileMixin, channel_socket_types
 from jupyter_server.services.kernels.handlers import ZMQChannelsHandler
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -51,3 +53,28 @@ def _watch_parent(parent_pid):
 
 
 _watch_parent(os.getppid())
+
+
+# Jupyter connects to a new kernel's ports before the kernel listens, and ZMQ retries a refused
+# connection every 100 ms: a forked kernel binds its ports about 30 ms after its start request and
+# then waited on that retry. Retry every 10 ms.
+def _create_connected_socket(self, channel, identity=None):
+    sock = self.context.socket(channel_socket_types[channel])
+    sock.linger = 1000
+    sock.setsockopt(zmq.RECONNECT_IVL, 10)
+    if identity:
+        sock.identity = identity
+    sock.connect(self._make_url(channel))
+    return sock
+
+
+ConnectionFileMixin._create_connected_socket = _create_connected_socket
+
+
+# Python kernels forked from a warm template (sci_kernel_provisioner.py); the kernelspec names the
+# provisioner, whose entry point is found in this directory. Started now, so that it has finished
+# its imports by the time the warm pool asks for kernels.
+if os.environ.pop("SCI_KERNEL_TEMPLATE", "0") == "1":
+    from sci_kernel_provisioner import start_template
+
+    start_template()

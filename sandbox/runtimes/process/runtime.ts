@@ -5,7 +5,7 @@ import type { Language } from '../../api.js'
 import { SandboxError } from '../../errors.js'
 import { JupyterKernel } from '../../jupyter/kernel.js'
 import { KERNEL_SPEC } from '../../jupyter/kernelspecs.js'
-import { JupyterServer } from '../../jupyter/server.js'
+import { JupyterServer, type KernelStarts } from '../../jupyter/server.js'
 import { ContextBinding, type HostedKernel } from '../binding.js'
 import { KernelPool } from '../pool.js'
 import type { Binding, BindRequest, KernelRuntime, RuntimeOptions } from '../runtime.js'
@@ -13,6 +13,8 @@ import { HostWorkspace } from './workspace.js'
 
 export type ProcessRuntimeOptions = RuntimeOptions & {
   python: string
+  /** Python kernels forked from the kernel template (sci_kernel_provisioner.py). */
+  kernelTemplate?: boolean
   kernelMemoryMb: number
   workspaceRoot: string
 }
@@ -139,6 +141,11 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
     }
   }
 
+  /** Python kernel starts per path, as the Jupyter Server counts them; for /metrics. */
+  async kernelStarts(): Promise<KernelStarts | undefined> {
+    return this.server?.kernelStarts()
+  }
+
   private ensureServer(): Promise<JupyterServer> {
     if (this.closed)
       return Promise.reject(new SandboxError('UNAVAILABLE', 'The sandbox is shutting down'))
@@ -150,6 +157,7 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
       startupTimeoutMs: this.options.startupTimeoutMs,
       kernelMemoryMb: this.options.kernelMemoryMb,
       kernelMaxOutputChars: this.options.kernelMaxOutputChars,
+      kernelTemplate: this.options.kernelTemplate,
       log: this.options.log,
       onUnexpectedExit: (code, signal) => this.onServerExit(code, signal),
     }).then(

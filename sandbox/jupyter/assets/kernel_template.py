@@ -1,0 +1,270 @@
+# The Python kernel template ("zygote"). Started once per Jupyter Server by sci_kernel_provisioner.py,
+# it imports ipykernel, IPython and the scientific stack (about 1 CPU-second, once), then forks one
+# fresh kernel per request on its control socket. It never runs user code, and its children never
+# fork for it: every kernel comes from this pristine state.
+#
+# Fork safety: before a fork this process has one thread, no ZMQ context, no event loop and no
+# open files but its control socket, a pidfd of the Jupyter Server and a wakeup pipe. OpenBLAS
+# starts a worker thread at import and stops it in its own pthread_atfork handler: one throwaway
+# fork at startup leaves the template single-threaded. The child gets its own session and process
+# group (so the template is outside every signal a kernel can send to its group), closes every
+# inherited descriptor but the server's pidfd, takes the kernelspec's env and cwd, re-seeds
+# `random` and numpy, then runs python_kernel.py as its __main__, exactly as a cold start would
+# (memory cap, patches, IPKernelApp with its own ZMQ context and sockets from the connection file).
+#
+# Protocol (SOCK_SEQPACKET, one JSON object per packet):
+#   → {"fork": id, "argv": [python, launcher.py, "-f", connection_file], "env": {...}, "cwd": dir}
+#   ← {"ready": pid, "threads": n}            once, after the imports
+#   ← {"forked": id, "pid": pid} + a pidfd of the child (SCM_RIGHTS), or {"failed": id, "error": …}
+#   ← {"exited": pid, "status": code}          when a child exits (negative: killed by a signal)
+# The template exits, killing its kernels' process groups, when the socket closes or the Jupyter
+# Server dies; kernels also watch the server themselves, so none outlives it.
+import ctypes
+import gc
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import time
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PRELOAD = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "ipykernel.iostream",
+    "ipykernel.heartbeat",
+    "ipykernel.comm",
+    "ipykernel.eventloops",
+    "IPython.core.completerlib",
+    "jupyter_client.session",
+    "matplotlib_inline.backend_inline",
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "matplotlib.pyplot",
+    "matplotlib.font_manager",
+)
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def preload():
+    import importlib
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception as error:  # an interpreter without pandas still gets fast kernels
+            print(f"kernel template: cannot preload {name}: {error!r}", file=sys.stderr)
+    # Builds or loads matplotlib's font cache now, not in every kernel.
+    try:
+        import matplotlib.font_manager
+
+        matplotlib.font_manager.fontManager.ttflist  # noqa: B018
+    except Exception:
+        pass
+
+
+def thread_count():
+    return len(os.listdir("/proc/self/task"))
+
+
+def drop_library_threads():
+    # OpenBLAS's atfork handler stops its threads in the parent; they restart lazily when used.
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
+class Template:
+    def __init__(self, control_fd, server_pid):
+        self.control = socket.socket(fileno=control_fd)
+        self.server_pidfd = os.pidfd_open(server_pid)
+        if os.getppid() != server_pid:  # the server died before we watched it
+            sys.exit(0)
+        self.launchers = {}
+        self.children = set()
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def send(self, message, fds=()):
+        data = json.dumps(message).encode()
+        try:
+            socket.send_fds(self.control, [data], list(fds)) if fds else self.control.send(data)
+        except OSError:
+            pass  # the provisioner is gone; the loop sees the socket close
+
+    def launcher(self, path):
+        code = self.launchers.get(path)
+        if code is None:
+            with open(path, "rb") as source:
+                code = self.launchers[path] = compile(source.read(), path, "exec")
+        return code
+
+    def serve(self):
+        """Answers requests until told to stop; returns a request in a forked child."""
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(self.wake_w)
+        poller = select.poll()
+        for fd in (self.control.fileno(), self.wake_r, self.server_pidfd):
+            poller.register(fd, select.POLLIN)
+        self.send({"ready": os.getpid(), "threads": thread_count()})
+        while True:
+            for fd, _ in poller.poll():
+                if fd == self.wake_r:
+                    self.reap()
+                elif fd == self.server_pidfd:
+                    return self.stop()
+                else:
+                    try:
+                        data = self.control.recv(1 << 20)
+                    except InterruptedError:
+                        continue
+                    if not data:
+                        return self.stop()
+                    request = json.loads(data)
+                    if self.fork(request) == 0:
+                        return request
+
+    def fork(self, request):
+        try:
+            code = self.launcher(request["argv"][1])
+            gc.freeze()  # objects of the template stay in pages the child never writes
+            pid = os.fork()
+        except Exception as error:
+            self.send({"failed": request["fork"], "error": repr(error)})
+            return None
+        if pid == 0:
+            request["code"] = code
+            return 0
+        self.children.add(pid)
+        pidfd = os.pidfd_open(pid)  # before any reap, so it is this child's
+        try:
+            self.send({"forked": request["fork"], "pid": pid}, [pidfd])
+        finally:
+            os.close(pidfd)
+        return pid
+
+    def reap(self):
+        try:
+            while os.read(self.wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.children.discard(pid)
+            self.send({"exited": pid, "status": os.waitstatus_to_exitcode(status)})
+
+    def stop(self):
+        for pid in self.children:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        sys.exit(0)
+
+
+def set_cmdline(argv):
+    # Shows the kernel's own command line in ps and /proc/<pid>/cmdline, as a cold kernel has: the
+    # template was started with room to spare in its argument area (see the provisioner).
+    fields = open("/proc/self/stat").read().rsplit(")", 1)[1].split()
+    start, end = int(fields[45]), int(fields[46])
+    data = "\0".join(argv).encode()[: end - start - 1]
+    ctypes.memmove(start, data + b"\0" * (end - start - len(data)), end - start)
+
+
+def watch_server(pidfd):
+    import threading
+
+    def watch():
+        select.select([pidfd], [], [])
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="sci-server-watch", daemon=True).start()
+
+
+def become_kernel(template, request):
+    """In the forked child: detach from the template, then run the launcher as __main__."""
+    os.setsid()
+    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    keep = template.server_pidfd
+    template.control.detach()
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 1 << 20)
+    argv = request["argv"]
+    set_cmdline(argv)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    import random
+
+    random.seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+    watch_server(keep)
+    gc.enable()
+    import types
+
+    main = types.ModuleType("__main__")
+    main.__file__ = argv[1]
+    main.__builtins__ = __builtins__
+    sys.modules["__main__"] = main
+    sys.argv = argv[1:]
+    exec(request["code"], main.__dict__)
+
+
+def main():
+    control_fd, server_pid = int(sys.argv[1]), int(sys.argv[2])
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    template = Template(control_fd, server_pid)
+    started = time.monotonic()
+    preload()
+    template.launcher(os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_kernel.py"))
+    drop_library_threads()
+    gc.collect()
+    gc.disable()
+    # Kernels run as the same user: this keeps them from reading the template's memory or
+    # descriptors through ptrace or /proc where the user lacks CAP_SYS_PTRACE (not as root).
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    print(
+        f"kernel template ready in {time.monotonic() - started:.2f} s, {thread_count()} thread(s)",
+        file=sys.stderr,
+    )
+    request = template.serve()
+    # The kernel. It ends without the interpreter's finalization, which would tear down (and so
+    # copy, page by page) every object inherited from the template: a cold kernel has none of them.
+    import atexit
+    import traceback
+
+    code = 0
+    try:
+        become_kernel(template, request)
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+/**
+ * Python kernels forked from the kernel template (process runtime), against real kernels: each
+ * context starts pristine, Jupyter's interrupt, restart and kill work on a forked kernel, a dead
+ * template falls back to the old start, the memory cap holds, no kernel outlives its Jupyter
+ * Server, and a kernel cannot signal the template.
+ */
+import { readdirSync, readlinkSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { descendants, isAlive } from '../helpers/processes.js'
+import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
+
+let s: RunningSandbox
+
+const until = async (check: () => Promise<boolean> | boolean, ms = 20_000) => {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+const create = async () => {
+  const { status, body } = await s.api('POST', '/api/v1/contexts', { language: 'python' })
+  expect(status).toBe(201)
+  return body.context_id as string
+}
+const exec = async (id: string, code: string, extra: Record<string, unknown> = {}) =>
+  (await s.api('POST', `/api/v1/contexts/${id}/execute`, { code, ...extra })).body
+const stdout = async (id: string, code: string) => (await exec(id, code)).output.stdout.trim()
+
+/** The kernel's own pid, as the kernel sees it. */
+const kernelPid = async (id: string) => Number(await stdout(id, 'import os; print(os.getpid())'))
+
+const starts = async () => {
+  const text = await (await fetch(`${s.baseUrl}/metrics`)).text()
+  const count = (path: string) =>
+    Number(
+      new RegExp(`sandbox_python_kernel_starts_total\\{path="${path}"\\} (\\d+)`).exec(text)?.[1],
+    )
+  return { template: count('template'), cold: count('cold'), text }
+}
+
+const jupyterServer = () => {
+  const server = descendants(process.pid).find((p) => p.cmdline.includes('jupyter_server'))
+  if (!server) throw new Error('no Jupyter Server')
+  return server.pid
+}
+/** Socket inodes a process has open, but for stdin, stdout and stderr (a pipe to the service's log). */
+const sockets = (pid: number) => {
+  const fds = readdirSync(`/proc/${pid}/fd`).filter((fd) => Number(fd) > 2)
+  const links = fds.map((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`)
+    } catch {
+      return ''
+    }
+  })
+  return new Set(links.filter((link) => link.startsWith('socket:')))
+}
+const templatePid = () =>
+  descendants(jupyterServer()).find((p) => p.cmdline.includes('kernel_template.py'))?.pid
+
+beforeAll(async () => {
+  s = await startSandbox({
+    kernelTemplate: true,
+    kernelMemoryMb: 1024,
+    interruptGraceMs: 2000,
+    poolSize: { python: 1, javascript: 0, typescript: 0 },
+  })
+})
+afterAll(() => s?.close())
+
+describe('kernel template', () => {
+  it('forks each kernel from a template, pristine: module changes and seeds are not shared', async () => {
+    const a = await create()
+    await exec(a, 'import json, numpy\njson.x = 1\nnumpy.y = 2')
+    expect(await stdout(a, 'print(json.x, numpy.y)')).toBe('1 2')
+    const b = await create()
+    expect(
+      await stdout(b, 'import json, numpy\nprint(hasattr(json, "x"), hasattr(numpy, "y"))'),
+    ).toBe('False False')
+    const seeds = 'import random, numpy\nprint(random.random(), numpy.random.random())'
+    expect(await stdout(a, seeds)).not.toBe(await stdout(b, seeds))
+    // A forked kernel shows its own command line, as a cold one does (tests and ps find it so).
+    const pid = await kernelPid(b)
+    const kernel = descendants(jupyterServer()).find((p) => p.pid === pid)
+    expect(kernel?.cmdline).toMatch(/python_kernel\.py -f \S+kernel-[\w-]+\.json/)
+    const { template, cold, text } = await starts()
+    expect(cold).toBe(0)
+    expect(template).toBeGreaterThanOrEqual(2)
+    expect(text).toContain('sandbox_kernel_template_up 1')
+    // pandas and matplotlib come with the template: nothing is left to import.
+    expect(await stdout(b, 'import sys\nprint("pandas" in sys.modules)')).toBe('True')
+  })
+
+  it('interrupts, restarts and kills a forked kernel through Jupyter', async () => {
+    const id = await create()
+    await exec(id, 'x = 1')
+    const running = exec(id, 'import time\ntime.sleep(60)')
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect((await s.api('POST', `/api/v1/contexts/${id}/interrupt`)).status).toBe(200)
+    expect((await running).error.name).toBe('KeyboardInterrupt')
+    expect(await stdout(id, 'print(x)')).toBe('1')
+
+    const before = await kernelPid(id)
+    const forked = (await starts()).template
+    expect((await s.api('POST', `/api/v1/contexts/${id}/restart`)).body.status).toBe('active')
+    const after = await kernelPid(id)
+    expect(after).not.toBe(before)
+    expect(isAlive(before)).toBe(false)
+    expect((await exec(id, 'x')).error.name).toBe('NameError')
+    expect((await starts()).template).toBe(forked + 1)
+
+    // Killed from outside: Jupyter notices, starts a fresh forked kernel, the context goes on.
+    process.kill(after, 'SIGKILL')
+    await until(async () => (await exec(id, 'print(1)')).success === true)
+    const third = await kernelPid(id)
+    expect(third).not.toBe(after)
+    expect((await starts()).template).toBe(forked + 2)
+
+    const deleted = await s.api('DELETE', `/api/v1/contexts/${id}`)
+    expect(deleted.status).toBe(200)
+    await until(() => !isAlive(third))
+  })
+
+  it('keeps the memory cap: a big allocation raises MemoryError, the kernel lives on', async () => {
+    const id = await create()
+    const result = await exec(id, 'x = bytearray(3 * 1024**3)')
+    expect(result.error.name).toBe('MemoryError')
+    expect(await stdout(id, 'print(2 + 2)')).toBe('4')
+  })
+
+  it('keeps kernels away from the template: own session and group, no socket to it', async () => {
+    const id = await create()
+    const template = templatePid()
+    expect(template).toBeDefined()
+    const ids = JSON.parse(
+      await stdout(
+        id,
+        'import os, json\nprint(json.dumps([os.getpid(), os.getpgid(0), os.getsid(0), os.getppid(), os.getpgid(os.getppid()), os.getsid(os.getppid())]))',
+      ),
+    )
+    const [pid, pgid, sid, ppid, parentPgid, parentSid] = ids
+    expect(ppid).toBe(template)
+    expect([pgid, sid]).toEqual([pid, pid])
+    expect(parentPgid).not.toBe(pgid)
+    expect(parentSid).not.toBe(sid)
+    // Its whole process group gets a signal whose default action would kill the template.
+    const signalled = await exec(
+      id,
+      'import os, signal\nsignal.signal(signal.SIGUSR1, lambda *_: None)\nos.killpg(0, signal.SIGUSR1)\nprint("ok")',
+    )
+    expect(signalled.output.stdout).toBe('ok\n')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(isAlive(template ?? 0)).toBe(true)
+    // The template's control socket is not open in the kernel (inherited descriptors are closed).
+    const kernelSockets = sockets(pid)
+    expect(kernelSockets.size).toBeGreaterThan(0)
+    expect(sockets(template ?? 0).size).toBeGreaterThan(0)
+    const shared = [...sockets(template ?? 0)].filter((inode) => kernelSockets.has(inode))
+    expect(shared).toEqual([])
+  })
+
+  it('falls back to the old start when the template dies, then forks again from a new one', async () => {
+    const id = await create()
+    const before = await starts()
+    const template = templatePid()
+    process.kill(template ?? 0, 'SIGKILL')
+    // Its kernels live on.
+    expect(await stdout(id, 'print(3)')).toBe('3')
+    expect((await s.api('POST', `/api/v1/contexts/${id}/restart`)).body.status).toBe('active')
+    expect(await stdout(id, 'print(4)')).toBe('4')
+    expect((await starts()).cold).toBe(before.cold + 1)
+    // A new template is started a few seconds later; kernels fork from it again.
+    await until(() => {
+      const next = templatePid()
+      return next !== undefined && next !== template
+    })
+    await until(async () => (await starts()).text.includes('sandbox_kernel_template_up 1'))
+    await new Promise((resolve) => setTimeout(resolve, 3000))
+    await until(async () => {
+      await s.api('POST', `/api/v1/contexts/${id}/restart`)
+      return (await starts()).template > before.template
+    }, 30_000)
+    expect(await stdout(id, 'print(5)')).toBe('5')
+  })
+
+  it('leaves no forked kernel or template behind when the Jupyter Server dies', async () => {
+    await create()
+    const server = jupyterServer()
+    const below = descendants(server)
+    expect(below.some((p) => p.cmdline.includes('kernel_template.py'))).toBe(true)
+    expect(below.filter((p) => p.cmdline.includes('python_kernel.py')).length).toBeGreaterThan(0)
+    process.kill(server, 'SIGKILL')
+    await until(() => below.every((p) => !isAlive(p.pid)), 10_000)
+  })
+})
+
+describe('kernel template off (SANDBOX_KERNEL_TEMPLATE=0)', () => {
+  it('starts every Python kernel the old way and counts it', async () => {
+    await using off = await startSandbox({
+      kernelTemplate: false,
+      poolSize: { python: 0, javascript: 0, typescript: 0 },
+    })
+    const { body } = await off.api('POST', '/api/v1/contexts', { language: 'python' })
+    const run = await off.api('POST', `/api/v1/contexts/${body.context_id}/execute`, {
+      code: 'print(6 * 7)',
+    })
+    expect(run.body.output.stdout).toBe('42\n')
+    const text = await (await fetch(`${off.baseUrl}/metrics`)).text()
+    expect(text).toContain('sandbox_python_kernel_starts_total{path="cold"} 1')
+    expect(text).toContain('sandbox_python_kernel_starts_total{path="template"} 0')
+    expect(text).toContain('sandbox_kernel_template_up 0')
+  })
+})
