@@ -1,7 +1,8 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { z } from 'zod'
-import { SandboxApiError } from '../sandbox-client.js'
+import { SandboxApiError } from '../../client/index.js'
+import { toolArguments } from './arguments.js'
 import { fileContextId, inFileContext } from './file-context.js'
 import { classifyFile } from './file-kind.js'
 import type { ToolDeps } from './index.js'
@@ -24,6 +25,15 @@ const ReadFileOutput = z.object({
 })
 type ReadFileOutput = z.infer<typeof ReadFileOutput>
 
+const input = toolArguments({
+  path: z
+    .string()
+    .describe(
+      'File path relative to the working directory, e.g. "result.csv" or "plots/chart.png"; absolute paths and ".." are refused',
+    ),
+  context_id: fileContextId,
+})
+
 /** read_file: a file of a context's working directory, as text, an image or a base64 resource. */
 export function registerReadFileTool(
   server: McpServer,
@@ -35,18 +45,12 @@ export function registerReadFileTool(
       title: 'Read file',
       description:
         'Read a file from a code context\'s working directory: a result file, a chart or data that code wrote there, or a file from write_file. Without context_id it reads from the default Python context, where run_code without context_id runs, so a file that code saved as "out.csv" is read with path "out.csv". UTF-8 text comes back as text in content; PNG, JPEG, GIF and WebP images as an image block; other binary files as an embedded resource (base64) with their MIME type. At most 10 MiB is returned: for larger files, use run_code to inspect or summarise them (e.g. pandas head()), or to write a smaller extract to read.',
-      inputSchema: {
-        path: z
-          .string()
-          .describe(
-            'File path relative to the working directory, e.g. "result.csv" or "plots/chart.png"; absolute paths and ".." are refused',
-          ),
-        context_id: fileContextId,
-      },
+      inputSchema: input.advertised,
       outputSchema: ReadFileOutput.shape,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    withErrorResults(log, async ({ path, context_id }, extra) => {
+    withErrorResults(log, async (args, extra) => {
+      const { path, context_id } = input.parse(args)
       const { contextId, result: file } = await inFileContext(defaults, context_id, (id) =>
         sandbox.readFile(id, path, { signal: extra.signal, maxBytes: MAX_READ_BYTES }).catch(hint),
       )

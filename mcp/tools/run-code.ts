@@ -6,8 +6,9 @@ import type {
   ServerRequest,
 } from '@modelcontextprotocol/sdk/types.js'
 import { z } from 'zod'
+import type { ExecuteOptions } from '../../client/index.js'
 import { ErrorCode, type ExecutionError, type ExecutionResult } from '../../sandbox/api.js'
-import type { ExecuteOptions } from '../sandbox-client.js'
+import { toolArguments } from './arguments.js'
 import type { ToolDeps } from './index.js'
 import { parseLanguage } from './language.js'
 import { jsonResult, withErrorResults } from './results.js'
@@ -52,6 +53,32 @@ const RunCodeOutput = z.object({
 })
 type RunCodeOutput = z.infer<typeof RunCodeOutput>
 
+const input = toolArguments({
+  code: z
+    .string()
+    .describe(
+      'Code to run. The value of the last expression is returned in results, as in a notebook',
+    ),
+  context_id: z
+    .string()
+    .optional()
+    .describe(
+      'Context to run in, from create_context or list_contexts. Omit for the default context of the language',
+    ),
+  language: z
+    .string()
+    .optional()
+    .describe(
+      'python (default), javascript or typescript: picks the default context when context_id is omitted; ignored otherwise',
+    ),
+  timeout: z
+    .number()
+    .optional()
+    .describe(
+      'Seconds before the run is interrupted; the sandbox sets the default (30 s unless configured) and the maximum',
+    ),
+})
+
 /** run_code: runs code in a context, or in the default context of its language. */
 export function registerRunCodeTool(server: McpServer, { sandbox, defaults, log }: ToolDeps): void {
   server.registerTool(
@@ -60,35 +87,12 @@ export function registerRunCodeTool(server: McpServer, { sandbox, defaults, log 
       title: 'Run code',
       description:
         'Run code in a stateful kernel, like a notebook cell, and get its output. Variables, imports, functions and files persist between calls in the same context: without context_id, each language has one default context that this server keeps across calls, so a later call can use what an earlier one defined; pass a context_id from create_context to work in an isolated context instead. Languages: python (numpy, pandas, matplotlib: plots come back as images), javascript and typescript (Node.js). Returns JSON {stdout, stderr, success, results, error, execution_time, …}; code that raises returns success: false and the traceback. A run longer than its timeout is interrupted and reported as EXECUTION_TIMEOUT; the context keeps its state unless its kernel had to be restarted (context_restarted: true).',
-      inputSchema: {
-        code: z
-          .string()
-          .describe(
-            'Code to run. The value of the last expression is returned in results, as in a notebook',
-          ),
-        context_id: z
-          .string()
-          .optional()
-          .describe(
-            'Context to run in, from create_context or list_contexts. Omit for the default context of the language',
-          ),
-        language: z
-          .string()
-          .optional()
-          .describe(
-            'python (default), javascript or typescript: picks the default context when context_id is omitted; ignored otherwise',
-          ),
-        timeout: z
-          .number()
-          .optional()
-          .describe(
-            'Seconds before the run is interrupted; the sandbox sets the default (30 s unless configured) and the maximum',
-          ),
-      },
+      inputSchema: input.advertised,
       outputSchema: RunCodeOutput.shape,
       annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: false },
     },
-    withErrorResults(log, async ({ code, context_id, language, timeout }, extra) => {
+    withErrorResults(log, async (args, extra) => {
+      const { code, context_id, language, timeout } = input.parse(args)
       const body = timeout === undefined ? { code } : { code, timeout }
       const options: ExecuteOptions = { signal: extra.signal, onEvent: progressReporter(extra) }
       // Models often send "" for an argument they mean to omit.

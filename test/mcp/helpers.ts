@@ -109,17 +109,18 @@ export async function call(
   return { result, json }
 }
 
-/** Asserts an `isError` result carrying the envelope `{error: {code, message}}`. */
+/** Asserts an `isError` result in the flat shape `{error: "<message>", code, …}`. */
 export async function expectToolError(
   client: Client,
   name: string,
   args: Record<string, unknown>,
   code: string,
-): Promise<void> {
+): Promise<Json> {
   const { result, json } = await call(client, name, args)
   expect(result.isError, JSON.stringify(json)).toBe(true)
-  expect(json.error.code).toBe(code)
-  expect(json.error.message).toEqual(expect.any(String))
+  expect(json.code).toBe(code)
+  expect(json.error).toEqual(expect.any(String))
+  return json
 }
 
 async function waitForHealth(url: string, child: ChildProcess): Promise<void> {

@@ -161,9 +161,20 @@ export function describeTools(getClient: () => Client): void {
         'INVALID_PARAMS',
       )
       await expectToolError(client, 'create_context', { name: 'n'.repeat(300) }, 'INVALID_PARAMS')
-      // Arguments that do not match the schema are refused by the SDK, also as isError results.
-      const wrongType = await call(client, 'run_code', { code: 42 })
-      expect(wrongType.result.isError).toBe(true)
+      // Arguments that fail the schema: the same flat JSON, naming the field at fault.
+      const invalid = [
+        ['run_code', {}, 'code'],
+        ['run_code', { code: 123 }, 'code'],
+        ['create_context', {}, 'name'],
+        ['create_context', { name: '' }, 'name'],
+        ['stop_context', {}, 'context_id'],
+        ['read_file', { path: 'a', offset: -1 }, 'offset'],
+      ] as const
+      for (const [tool, args, field] of invalid) {
+        const json = await expectToolError(client, tool, args, 'INVALID_PARAMS')
+        expect(json.field, `${tool} ${JSON.stringify(args)}`).toBe(field)
+        expect(json.error).toContain(field)
+      }
       const unknownTool = await call(client, 'no_such_tool', {})
       expect(unknownTool.result.isError).toBe(true)
       expect(
@@ -337,6 +348,12 @@ function describeFiles(getClient: () => Client): void {
     await call(client, 'run_code', {
       code: "open('big.bin', 'wb').write(b'a' * (10 * 1024 * 1024 + 1))",
     })
-    await expectToolError(client, 'read_file', { path: 'big.bin' }, 'LIMIT_EXCEEDED')
+    const tooBig = await expectToolError(client, 'read_file', { path: 'big.bin' }, 'LIMIT_EXCEEDED')
+    // The flat shape of earlier versions: message in error, code and reason beside it.
+    expect(tooBig).toEqual({
+      error: expect.any(String),
+      code: 'LIMIT_EXCEEDED',
+      reason: 'file_size',
+    })
   })
 }
