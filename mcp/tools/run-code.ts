@@ -9,6 +9,7 @@ import { z } from 'zod'
 import type { ExecuteOptions } from '../../client/index.js'
 import { ErrorCode, type ExecutionError, type ExecutionResult } from '../../sandbox/api.js'
 import { toolArguments } from './arguments.js'
+import { fitResult, MAX_RESULT_BYTES } from './fit.js'
 import type { ToolDeps } from './index.js'
 import { parseLanguage } from './language.js'
 import { jsonResult, withErrorResults } from './results.js'
@@ -17,6 +18,8 @@ type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>
 type Content = CallToolResult['content'][number]
 
 const IMAGE_TYPES = ['image/png', 'image/jpeg'] as const
+/** Base64 of the images of one result, at most; the rest of MAX_RESULT_BYTES is for the text. */
+const IMAGE_BUDGET_BYTES = MAX_RESULT_BYTES - 128 * 1024
 
 /** A MIME bundle as JSON Schema can state it: z.json(), not z.unknown(), ports to every client. */
 const JsonBundle = z.record(z.string(), z.json())
@@ -141,20 +144,54 @@ function toToolResult(contextId: string, result: ExecutionResult): CallToolResul
     return Object.keys(rest).length ? [rest as JsonBundle] : []
   })
   const { error } = result
+  const { kept, dropped } = imagesWithin(images, IMAGE_BUDGET_BYTES)
   const output: RunCodeOutput = {
     success: result.success,
     stdout: result.output.stdout,
-    stderr: result.output.stderr,
+    stderr: result.output.stderr + dropped.join(''),
     results,
     ...(error ? { error: toolError(error) } : {}),
     execution_count: result.execution_count,
     execution_time: result.execution_time,
-    truncated: result.output.truncated,
+    truncated: result.output.truncated || dropped.length > 0,
     context_id: contextId,
     context_restarted: result.context_restarted,
   }
   // Code that raises is a normal result; the sandbox ending the run (timeout, dead kernel) is not.
-  return jsonResult(output, { extra: images, isError: error?.code !== undefined })
+  const isError = error?.code !== undefined
+  const fitted = fitResult(output, ['stdout', 'stderr'], (value) =>
+    jsonResult(value, { extra: kept, isError }),
+  )
+  if (!fitted.cut) return fitted.result
+  return jsonResult(
+    { ...(fitted.result.structuredContent as RunCodeOutput), truncated: true },
+    {
+      extra: kept,
+      isError,
+    },
+  )
+}
+
+/**
+ * The images that fit in `budget` bytes of base64, in order; each one left out is named by a
+ * line for stderr, so that no image vanishes without a word.
+ */
+function imagesWithin(images: Content[], budget: number): { kept: Content[]; dropped: string[] } {
+  const kept: Content[] = []
+  const dropped: string[] = []
+  let used = 0
+  for (const image of images) {
+    const size = image.type === 'image' ? image.data.length : 0
+    if (used + size <= budget) {
+      kept.push(image)
+      used += size
+    } else if (image.type === 'image') {
+      dropped.push(
+        `\n[... ${image.mimeType} image of ${size} base64 characters not sent: over the ${MAX_RESULT_BYTES} byte result limit; save it with savefig and read it in pieces with read_file ...]\n`,
+      )
+    }
+  }
+  return { kept, dropped }
 }
 
 function toolError(error: ExecutionError): NonNullable<RunCodeOutput['error']> {
