@@ -2,6 +2,7 @@
  * The sandbox REST client. The embedded sandbox is imported from './embedded.js' on its own: it
  * loads the whole service (Jupyter client, runtimes), which a remote client must not pay for.
  */
+export { SandboxApiError } from './errors.js'
 export {
   type CallOptions,
   createSandboxClient,
@@ -9,7 +10,6 @@ export {
   type FetchLike,
   type FileContent,
   type ReadFileOptions,
-  SandboxApiError,
   type SandboxClient,
   type SandboxClientOptions,
 } from './sandbox-client.js'

@@ -1,55 +1,28 @@
 /**
  * The one typed client of the sandbox REST API (/health and /api/v1), used by the MCP server, the
  * eval CLI, the benches and the tests. It imports only the API contract, so it runs against a
- * remote service (global fetch) and an embedded one (the app's own fetch) alike.
+ * remote service (global fetch) and an embedded one (the app's own fetch) alike. Its parts:
+ * errors.ts (the one error class), bodies.ts (event streams and downloads).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { EventSourceParserStream } from 'eventsource-parser/stream'
 import type { z } from 'zod'
 import {
   Context,
   ContextList,
   type CreateContextBody,
-  ErrorBody,
-  type ErrorCode,
   type ExecuteBody,
-  type ExecutionError,
-  ExecutionEvent,
+  type ExecutionEvent,
   ExecutionResult,
   FileList,
   FilesWritten,
   type OneShotExecuteBody,
   StoppedContext,
 } from '../sandbox/api.js'
+import { readEvents, readRange } from './bodies.js'
+import { errorFrom, parse, SandboxApiError, unreachable } from './errors.js'
 
 /** The part of `fetch` the client uses: global fetch remotely, the app's own fetch when embedded. */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>
-
-/** A failed sandbox call: the code of the sandbox's error envelope, or UNAVAILABLE when unreachable. */
-export class SandboxApiError extends Error {
-  /** HTTP status of the answer; absent when the sandbox did not answer or the error is local. */
-  readonly status?: number
-  /** Narrows the code, e.g. `contexts` or `file_size` for LIMIT_EXCEEDED. */
-  readonly reason?: string
-  /** Seconds the sandbox asked to wait before trying again (its Retry-After header). */
-  readonly retryAfterS?: number
-
-  /**
-   * @param code - the sandbox's code (CONTEXT_NOT_FOUND, …), or UNAVAILABLE when it cannot be reached
-   * @param message - what went wrong and what to change
-   */
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    details: { status?: number; reason?: string; retryAfterS?: number; cause?: unknown } = {},
-  ) {
-    super(message, { cause: details.cause })
-    this.name = 'SandboxApiError'
-    if (details.status !== undefined) this.status = details.status
-    if (details.reason !== undefined) this.reason = details.reason
-    if (details.retryAfterS !== undefined) this.retryAfterS = details.retryAfterS
-  }
-}
 
 export type SandboxClientOptions = {
   /** Origin (and optional path prefix) of the sandbox service, without a trailing slash. */
@@ -318,152 +291,4 @@ function retryable(error: unknown): error is SandboxApiError {
 function filesPath(contextPath: string, query: Record<string, string>, suffix = ''): string {
   const search = new URLSearchParams(query).toString()
   return `${contextPath}/files${suffix}${search ? `?${search}` : ''}`
-}
-
-/**
- * Reads an execute's event stream, handing every event but the last to `onEvent`.
- * @returns the result of the final `end` event
- */
-async function readEvents(
-  response: Response,
-  onEvent: NonNullable<ExecuteOptions['onEvent']>,
-): Promise<ExecutionResult> {
-  if (!response.body) throw new SandboxApiError('INTERNAL', 'The sandbox sent no event stream')
-  const messages = response.body
-    .pipeThrough(new TextDecoderStream())
-    .pipeThrough(new EventSourceParserStream())
-  let failure: ExecutionError | undefined
-  // Leaving the loop early (a throw in onEvent) cancels the stream, and so the request.
-  for await (const { data } of messages) {
-    const event = parse(ExecutionEvent, data)
-    if (event.type === 'end') return event.result
-    if (event.type === 'error') failure = event.error
-    await onEvent(event)
-  }
-  // Without an end event, the last error event is the sandbox's verdict on the request.
-  if (failure?.code) {
-    throw new SandboxApiError(failure.code, failure.value, { reason: failure.reason })
-  }
-  throw new SandboxApiError('UNAVAILABLE', 'The sandbox ended the output stream early')
-}
-
-/**
- * Buffers `length` bytes of a download from `offset`, refusing a read over `maxBytes` as soon as
- * it is known: from content-length when sent, else while reading, so a huge file is never held in
- * memory. The stream is cancelled once the range is read, which closes the file on the sandbox.
- * @throws SandboxApiError LIMIT_EXCEEDED (reason file_size)
- */
-async function readRange(
-  response: Response,
-  path: string,
-  {
-    offset = 0,
-    length = Number.POSITIVE_INFINITY,
-    maxBytes = Number.POSITIVE_INFINITY,
-  }: ReadFileOptions,
-): Promise<FileContent> {
-  const contentType = response.headers.get('content-type') ?? 'application/octet-stream'
-  const declared = Number(response.headers.get('content-length') ?? Number.NaN)
-  const tooLarge = (size: string) =>
-    new SandboxApiError(
-      'LIMIT_EXCEEDED',
-      `${path} is ${size} bytes, over the limit of ${maxBytes} bytes for one read`,
-      { reason: 'file_size' },
-    )
-  if (Math.min(length, declared - offset) > maxBytes) {
-    await response.body?.cancel()
-    throw tooLarge(String(declared))
-  }
-  const chunks: Uint8Array[] = []
-  let position = 0
-  let kept = 0
-  if (response.body) {
-    for await (const chunk of response.body) {
-      const from = Math.max(offset - position, 0)
-      position += chunk.byteLength
-      if (from >= chunk.byteLength) continue
-      const part = chunk.subarray(from, from + Math.min(chunk.byteLength - from, length - kept))
-      kept += part.byteLength
-      if (kept > maxBytes) throw tooLarge(`more than ${maxBytes}`)
-      chunks.push(part)
-      // Breaking out cancels the body: the rest of the file is never sent.
-      if (kept >= length) break
-    }
-  }
-  const size = Number.isNaN(declared) ? position : declared
-  return { bytes: Buffer.concat(chunks), size, contentType }
-}
-
-/** Parses and validates a JSON body; anything else is the sandbox speaking another contract. */
-function parse<T>(schema: z.ZodType<T>, text: string): T {
-  let body: unknown
-  try {
-    body = JSON.parse(text)
-  } catch {}
-  const result = schema.safeParse(body)
-  if (result.success) return result.data
-  throw new SandboxApiError(
-    'INTERNAL',
-    `The sandbox answered with an unexpected body (${result.error.issues[0]?.message}); are this client and the sandbox the same version?`,
-  )
-}
-
-/** The error of an answer with an unexpected status, from the sandbox's envelope when it sent one. */
-async function errorFrom(response: Response, baseUrl: string): Promise<SandboxApiError> {
-  const text = await response.text()
-  const status = response.status
-  const retryAfterS = retryAfterSeconds(response.headers.get('retry-after'))
-  let body: unknown
-  try {
-    body = JSON.parse(text)
-  } catch {}
-  const envelope = ErrorBody.safeParse(body)
-  if (envelope.success) {
-    const { code, message, reason } = envelope.data.error
-    return new SandboxApiError(code, message, { status, reason, retryAfterS })
-  }
-  if (status === 401) {
-    return new SandboxApiError(
-      'UNAUTHORIZED',
-      'The sandbox refused the API key (SANDBOX_API_KEY)',
-      {
-        status,
-      },
-    )
-  }
-  const said = text.trim().slice(0, 200)
-  return new SandboxApiError(
-    'UNAVAILABLE',
-    said && status === 503
-      ? `The sandbox at ${baseUrl} is not available: ${said}`
-      : `The sandbox answered HTTP ${status} without an error body: is ${baseUrl} the sandbox service (SANDBOX_BASE_URL)?`,
-    { status, ...(said && status === 503 ? { reason: said } : {}) },
-  )
-}
-
-/** Retry-After as delay-seconds or an HTTP date; undefined when absent or unreadable. */
-function retryAfterSeconds(header: string | null): number | undefined {
-  if (header === null) return undefined
-  if (/^\d+$/.test(header.trim())) return Number(header)
-  const at = Date.parse(header)
-  return Number.isNaN(at) ? undefined : Math.max(0, (at - Date.now()) / 1000)
-}
-
-function unreachable(baseUrl: string, error: unknown, timedOutAfterMs?: number): SandboxApiError {
-  if (timedOutAfterMs !== undefined) {
-    return new SandboxApiError(
-      'UNAVAILABLE',
-      `The sandbox at ${baseUrl} did not answer within ${timedOutAfterMs / 1000} s (SANDBOX_REQUEST_TIMEOUT)`,
-      { cause: error },
-    )
-  }
-  // Node's fetch reports "fetch failed" and keeps the reason (ECONNREFUSED, ENOTFOUND, …) as its cause.
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error
-  const why =
-    (cause as { code?: string } | undefined)?.code ?? (cause instanceof Error ? cause.message : '')
-  return new SandboxApiError(
-    'UNAVAILABLE',
-    `The sandbox at ${baseUrl} did not answer (${why}): is it running, and is SANDBOX_BASE_URL right?`,
-    { cause: error },
-  )
 }
