@@ -198,6 +198,14 @@ export function createSandboxClient({
 
   const timeoutMs = requestTimeoutMs
   const contextPath = (id: string) => `${API}/contexts/${encodeURIComponent(id)}`
+  const kernelAction = (id: string, action: string, { signal }: CallOptions = {}) =>
+    json(Context, {
+      method: 'POST',
+      path: `${contextPath(id)}/${action}`,
+      expect: 200,
+      signal,
+      timeoutMs,
+    })
   return {
     health: ({ signal } = {}) =>
       call(
@@ -237,22 +245,8 @@ export function createSandboxClient({
         body.timeout,
         onEvent,
       ),
-    interrupt: (id, { signal } = {}) =>
-      json(Context, {
-        method: 'POST',
-        path: `${contextPath(id)}/interrupt`,
-        expect: 200,
-        signal,
-        timeoutMs,
-      }),
-    restart: (id, { signal } = {}) =>
-      json(Context, {
-        method: 'POST',
-        path: `${contextPath(id)}/restart`,
-        expect: 200,
-        signal,
-        timeoutMs,
-      }),
+    interrupt: (id, options) => kernelAction(id, 'interrupt', options),
+    restart: (id, options) => kernelAction(id, 'restart', options),
     listFiles: (id, path, { signal } = {}) =>
       json(FileList, {
         method: 'GET',
