@@ -159,17 +159,32 @@ function toToolResult(contextId: string, result: ExecutionResult): CallToolResul
   }
   // Code that raises is a normal result; the sandbox ending the run (timeout, dead kernel) is not.
   const isError = error?.code !== undefined
-  const fitted = fitResult(output, ['stdout', 'stderr'], (value) =>
+  const fitted = fitResult(withinBudget(output), ['stdout', 'stderr'], (value) =>
     jsonResult(value, { extra: kept, isError }),
   )
   if (!fitted.cut) return fitted.result
-  return jsonResult(
-    { ...(fitted.result.structuredContent as RunCodeOutput), truncated: true },
-    {
-      extra: kept,
-      isError,
-    },
-  )
+  const cut = { ...(fitted.result.structuredContent as RunCodeOutput), truncated: true }
+  return jsonResult(cut, { extra: kept, isError })
+}
+
+/**
+ * Leaves out the largest rich results (a huge HTML table, say) while they alone would take more
+ * than half the result, each named by a line in stderr; stdout and stderr are cut after.
+ */
+function withinBudget(output: RunCodeOutput): RunCodeOutput {
+  const results = [...output.results]
+  let stderr = output.stderr
+  const size = (bundle: JsonBundle) => Buffer.byteLength(JSON.stringify(bundle))
+  let total = results.reduce((sum, bundle) => sum + size(bundle), 0)
+  while (total > MAX_RESULT_BYTES / 4 && results.length) {
+    const largest = results.reduce((a, b) => (size(b) > size(a) ? b : a))
+    results.splice(results.indexOf(largest), 1)
+    total -= size(largest)
+    const types = Object.keys(largest).join(', ')
+    stderr += `\n[... a result (${types}) of ${size(largest)} bytes not sent: over the ${MAX_RESULT_BYTES} byte result limit ...]\n`
+  }
+  if (results.length === output.results.length) return output
+  return { ...output, results, stderr, truncated: true }
 }
 
 /**
