@@ -16,8 +16,9 @@ import { execFile, execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
+import { startEmbeddedSandbox } from '../client/embedded.js'
 import { parseCases } from '../eval/cases.js'
-import { startEmbedded } from '../eval/embedded.js'
+import { embeddedDefaults, RETRY_LIMIT_MS } from '../eval/evaluate.js'
 import { runAll } from '../eval/runner.js'
 import { descendants } from '../test/helpers/processes.js'
 import { type Row, summarize } from './stats.js'
@@ -46,7 +47,11 @@ export async function measureEval(n = 40): Promise<EvalPoint[]> {
   const points: EvalPoint[] = []
   for (const concurrency of CONCURRENCY) {
     // Exactly what sandbox-eval runs without --url (and without SANDBOX_* variables).
-    const embedded = await startEmbedded({ env: {}, languages: new Set(['python']), concurrency })
+    const embedded = await startEmbeddedSandbox({
+      env: {},
+      defaults: embeddedDefaults(new Set(['python']), concurrency),
+      retryLimitMs: RETRY_LIMIT_MS,
+    })
     const { client, sandbox } = embedded
     try {
       for (const workload of WORKLOADS) {

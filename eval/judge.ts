@@ -1,6 +1,6 @@
+import { SandboxApiError, type SandboxClient } from '../client/index.js'
 import type { ExecutionResult, Language } from '../sandbox/api.js'
 import type { EvalCase, InvalidCase } from './cases.js'
-import { type EvalClient, SandboxCallError } from './client.js'
 
 /** Verdicts of a case, in the order summaries list them. */
 export const STATUSES = ['pass', 'fail', 'error', 'timeout'] as const
@@ -42,7 +42,7 @@ type Step = { phase: 'setup' | 'code' | 'test'; result: ExecutionResult }
  * @param options.signal - cancels the case: its running cell is interrupted and this rejects
  */
 export async function runCase(
-  client: EvalClient,
+  client: SandboxClient,
   evalCase: EvalCase,
   options: { timeoutS?: number; signal: AbortSignal },
 ): Promise<CaseResult> {
@@ -60,7 +60,7 @@ export async function runCase(
         : await runInContext(client, evalCase, options)
     return finish(judge(evalCase, steps))
   } catch (error) {
-    if (options.signal.aborted || !(error instanceof SandboxCallError)) throw error
+    if (options.signal.aborted || !(error instanceof SandboxApiError)) throw error
     const { code, message } = error
     const failure: CaseError = { name: code, value: message, traceback: '', phase: 'sandbox' }
     return finish({ status: 'error', stdout: '', stderr: '', error: failure })
@@ -95,22 +95,25 @@ export function normalizeStdout(text: string): string {
 }
 
 async function runAlone(
-  client: EvalClient,
+  client: SandboxClient,
   { language, code }: EvalCase,
   { timeoutS, signal }: { timeoutS?: number; signal: AbortSignal },
 ): Promise<Step> {
   return {
     phase: 'code',
-    result: await client.runOnce({ language, code, timeout: timeoutS }, signal),
+    result: await client.runOnce({ language, code, timeout: timeoutS }, { signal }),
   }
 }
 
 async function runInContext(
-  client: EvalClient,
+  client: SandboxClient,
   evalCase: EvalCase,
   { timeoutS, signal }: { timeoutS?: number; signal: AbortSignal },
 ): Promise<Step[]> {
-  const context = await client.createContext(evalCase.language, signal)
+  const context = await client.createContext(
+    { language: evalCase.language, name: 'sandbox-eval' },
+    { signal },
+  )
   try {
     const steps: Step[] = []
     let usedS = 0
@@ -119,14 +122,17 @@ async function runInContext(
       if (code === undefined) continue
       // The budget is the case's, not each step's: a slow setup leaves less time for the test.
       const timeout = timeoutS === undefined ? undefined : Math.max(timeoutS - usedS, 0.001)
-      const result = await client.execute(context.context_id, { code, timeout }, signal)
+      const result = await client.execute(context.context_id, { code, timeout }, { signal })
       steps.push({ phase, result })
       usedS += result.execution_time
       if (!result.success) break
     }
     return steps
   } finally {
-    await client.deleteContext(context.context_id)
+    // Not abortable: it is cleanup. A context that is already gone counts as stopped.
+    await client.stopContext(context.context_id).catch((error: unknown) => {
+      if (!(error instanceof SandboxApiError && error.code === 'CONTEXT_NOT_FOUND')) throw error
+    })
   }
 }
 

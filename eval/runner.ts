@@ -1,10 +1,10 @@
+import type { SandboxClient } from '../client/index.js'
 import type { ParsedLine } from './cases.js'
-import type { EvalClient } from './client.js'
 import { type CaseResult, invalidCaseResult, runCase } from './judge.js'
 
 /** How runAll runs the cases and where their results go. */
 export type RunAllOptions = {
-  client: EvalClient
+  client: SandboxClient
   /** Cases run at once. */
   concurrency: number
   /** Seconds each case may run; default: the sandbox's. */

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
+import { createSandboxClient, type SandboxClient } from '../client/index.js'
 import type { McpConfig } from './config.js'
-import { createSandboxClient, type SandboxClient } from './sandbox-client.js'
 
 /** The sandbox the tools call: a remote service, or one running inside this process. */
 export type Backend = { client: SandboxClient; close(): Promise<void> }
@@ -13,12 +13,13 @@ export async function connectSandbox(config: McpConfig, log: Logger): Promise<Ba
   const { sandboxBaseUrl, sandboxApiKey, requestTimeoutMs } = config
   if (sandboxBaseUrl === undefined) {
     // Imported only here: remote mode never loads the sandbox and its Jupyter client.
-    const { startEmbeddedSandbox } = await import('./embedded.js')
-    return startEmbeddedSandbox(config, log)
+    const { startEmbeddedSandbox } = await import('../client/embedded.js')
+    const embedded = await startEmbeddedSandbox({ requestTimeoutMs })
+    log.info('embedded sandbox started')
+    return embedded
   }
   log.info({ sandboxBaseUrl }, 'using the remote sandbox')
   const client = createSandboxClient({
-    fetch: (input, init) => fetch(input, init),
     baseUrl: sandboxBaseUrl,
     apiKey: sandboxApiKey,
     requestTimeoutMs,

@@ -1,14 +1,5 @@
 import { z } from 'zod'
-
-const list = z
-  .string()
-  .optional()
-  .transform((value) =>
-    (value ?? '')
-      .split(',')
-      .map((item) => item.trim())
-      .filter(Boolean),
-  )
+import { commaList, LogLevel } from '../sandbox/common.js'
 
 /** Environment variables the MCP server reads. Only this file reads process.env. */
 const EnvSchema = z.object({
@@ -17,9 +8,9 @@ const EnvSchema = z.object({
   MCP_PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
   MCP_API_KEY: z.string().min(1).optional(),
   /** Extra Host header names accepted besides the loopback ones, e.g. `mcp` inside compose; `*` accepts any. */
-  MCP_ALLOWED_HOSTS: list,
+  MCP_ALLOWED_HOSTS: commaList,
   /** Browser origins allowed to call /mcp besides loopback ones, e.g. `https://app.example`. */
-  MCP_ALLOWED_ORIGINS: list,
+  MCP_ALLOWED_ORIGINS: commaList,
   /** Seconds an HTTP session may stay unused before the server forgets it. */
   MCP_SESSION_IDLE_TIMEOUT: z.coerce.number().positive().default(3600),
   /** Unset: the sandbox runs inside this process (embedded mode). */
@@ -27,7 +18,7 @@ const EnvSchema = z.object({
   SANDBOX_API_KEY: z.string().min(1).optional(),
   /** Seconds allowed for one sandbox call other than execute (context create, list, stop). */
   SANDBOX_REQUEST_TIMEOUT: z.coerce.number().positive().default(120),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: LogLevel.default('info'),
 })
 
 export type McpConfig = Readonly<{
@@ -41,7 +32,7 @@ export type McpConfig = Readonly<{
   sandboxBaseUrl: string | undefined
   sandboxApiKey: string | undefined
   requestTimeoutMs: number
-  logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL']
+  logLevel: LogLevel
 }>
 
 /**

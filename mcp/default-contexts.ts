@@ -1,5 +1,5 @@
+import { type ExecuteOptions, SandboxApiError, type SandboxClient } from '../client/index.js'
 import type { ExecuteBody, ExecutionResult, Language } from '../sandbox/api.js'
-import { type ExecuteOptions, SandboxApiError, type SandboxClient } from './sandbox-client.js'
 
 type Entry = { promise: Promise<string>; id?: string }
 

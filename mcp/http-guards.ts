@@ -1,8 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { hostnameOf, LOOPBACK_HOSTS } from '../sandbox/common.js'
 import type { McpConfig } from './config.js'
-
-const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]']
 
 /**
  * DNS rebinding protection. The Host header must name this machine's loopback or a host listed
@@ -18,7 +17,7 @@ export function hostAndOriginCheck({
   const anyHost = allowedHosts.includes('*')
   const anyOrigin = allowedOrigins.includes('*')
   return async function checkHostAndOrigin(c, next) {
-    const host = hostname(c.req.header('host'))
+    const host = hostnameOf(c.req.header('host'))
     if (!anyHost && (host === undefined || !hosts.has(host))) {
       return jsonRpcError(
         c,
@@ -29,7 +28,7 @@ export function hostAndOriginCheck({
     }
     const origin = c.req.header('origin')
     if (origin !== undefined && !anyOrigin && !allowedOrigins.includes(origin)) {
-      const originHost = hostname(origin.replace(/^https?:\/\//, ''))
+      const originHost = hostnameOf(origin.replace(/^https?:\/\//, ''))
       if (originHost === undefined || !LOOPBACK_HOSTS.includes(originHost)) {
         return jsonRpcError(c, 403, -32000, `Origin not allowed: ${origin} (MCP_ALLOWED_ORIGINS)`)
       }
@@ -46,14 +45,4 @@ export function jsonRpcError(
   message: string,
 ): Response {
   return c.json({ jsonrpc: '2.0', error: { code, message }, id: null }, status)
-}
-
-/** The hostname of a Host header value (`name:port`, `[::1]:port`), lower-cased. */
-function hostname(value: string | undefined): string | undefined {
-  if (!value) return undefined
-  try {
-    return new URL(`http://${value}`).hostname.toLowerCase()
-  } catch {
-    return undefined
-  }
 }

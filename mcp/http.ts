@@ -8,6 +8,9 @@ import type { McpConfig } from './config.js'
 import { hostAndOriginCheck, jsonRpcError } from './http-guards.js'
 import { createServer, type ServerDeps } from './server.js'
 
+/** Deadline of the sandbox's health check behind GET /health. */
+const HEALTH_TIMEOUT_MS = 5000 // 5 s
+
 type Session = {
   transport: WebStandardStreamableHTTPServerTransport
   cleanup: () => Promise<void>
@@ -50,7 +53,16 @@ export function createHttpApp(config: McpConfig, deps: ServerDeps) {
   }
 
   const app = new Hono()
-  app.get('/health', (c) => c.text('OK'))
+  // Healthy when the sandbox behind it is: a server whose every tool call would fail is down.
+  app.get('/health', async (c) => {
+    try {
+      await deps.sandbox.health({ signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) })
+      return c.text('OK')
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error)
+      return c.text(`UNAVAILABLE: ${reason}`, 503)
+    }
+  })
   app.use('/mcp', hostAndOriginCheck(config))
   if (config.apiKey) app.use('/mcp', bearerAuth({ token: config.apiKey }))
   app.all('/mcp', async (c) => {

@@ -146,11 +146,31 @@ export const ExecuteBody = z.object({
 })
 export type ExecuteBody = z.infer<typeof ExecuteBody>
 
-export const InlineFile = z.object({
-  path: z.string().min(1).max(4096).describe('Relative to the working directory'),
-  content: z.string(),
-  encoding: z.enum(['utf-8', 'base64']).default('utf-8'),
-})
+/**
+ * Whether `text` is base64 (whitespace allowed, as Jupyter wraps it). Checked before decoding:
+ * Buffer.from(text, 'base64') skips bad characters silently and writes a corrupt file.
+ */
+export function isBase64(text: string): boolean {
+  const compact = text.replace(/\s+/g, '')
+  return /^[A-Za-z0-9+/]*={0,2}$/.test(compact) && compact.length % 4 !== 1
+}
+
+export const InlineFile = z
+  .object({
+    path: z.string().min(1).max(4096).describe('Relative to the working directory'),
+    content: z.string(),
+    encoding: z.enum(['utf-8', 'base64']).default('utf-8'),
+  })
+  .superRefine((file, context) => {
+    if (file.encoding === 'base64' && !isBase64(file.content)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['content'],
+        message:
+          'content is not valid base64; send the bytes base64-encoded (A-Z, a-z, 0-9, +, /), or text with encoding "utf-8"',
+      })
+    }
+  })
 export type InlineFile = z.infer<typeof InlineFile>
 
 export const OneShotExecuteBody = ExecuteBody.extend({

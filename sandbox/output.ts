@@ -1,5 +1,6 @@
 import type { KernelMessage } from '@jupyterlab/services'
 import type { ExecutionError, ExecutionEvent, MimeBundle, ResultEntry } from './api.js'
+import { truncationMarker } from './common.js'
 
 // Control sequences that colour IPython tracebacks; clients want plain text.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching ESC is the point
@@ -134,7 +135,7 @@ export class OutputCollector {
       const tail = this.tail[name].take()
       const cut = this.seen[name] - this.kept[name] - tail.length
       if (cut <= 0) return head + tail
-      return `${head}\n[... ${cut} characters of ${name} truncated ...]\n${tail}`
+      return `${head}${truncationMarker(cut, name)}${tail}`
     }
     const truncatedChars =
       this.seen.stdout -

@@ -1,6 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { z } from 'zod'
 import { Language } from '../../sandbox/api.js'
+import { toolArguments } from './arguments.js'
 import type { ToolDeps } from './index.js'
 import { parseLanguage } from './language.js'
 import { jsonResult, withErrorResults } from './results.js'
@@ -15,6 +16,12 @@ const CreateContextOutput = z.object({
   message: z.string(),
 })
 
+const input = toolArguments({
+  name: z.string().min(1).describe('Short name to recognise the context by in list_contexts'),
+  language: z.string().default('python').describe('python, javascript or typescript'),
+  description: z.string().default('').describe('What the context is for'),
+})
+
 /** create_context: a new kernel whose state persists across run_code calls. */
 export function registerCreateContextTool(server: McpServer, { sandbox, log }: ToolDeps): void {
   server.registerTool(
@@ -23,15 +30,12 @@ export function registerCreateContextTool(server: McpServer, { sandbox, log }: T
       title: 'Create context',
       description:
         'Create a new, isolated code context: a stateful kernel (like a notebook) where variables, imports, functions and files persist across run_code calls that pass its context_id. Use it to keep separate tasks apart or to start from a clean state; for a quick computation, run_code without context_id is enough. Languages: python (with numpy, pandas, matplotlib), javascript and typescript (Node.js). Call stop_context when done.',
-      inputSchema: {
-        name: z.string().describe('Short name to recognise the context by in list_contexts'),
-        language: z.string().default('python').describe('python, javascript or typescript'),
-        description: z.string().default('').describe('What the context is for'),
-      },
+      inputSchema: input.advertised,
       outputSchema: CreateContextOutput.shape,
       annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
     },
-    withErrorResults(log, async ({ name, language, description }, extra) => {
+    withErrorResults(log, async (args, extra) => {
+      const { name, language, description } = input.parse(args)
       const context = await sandbox.createContext(
         { name, language: parseLanguage(language || 'python'), description },
         { signal: extra.signal },

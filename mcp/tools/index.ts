@@ -1,7 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { Logger } from 'pino'
+import type { SandboxClient } from '../../client/index.js'
 import type { DefaultContexts } from '../default-contexts.js'
-import type { SandboxClient } from '../sandbox-client.js'
 import { registerCreateContextTool } from './create-context.js'
 import { registerListContextsTool } from './list-contexts.js'
 import { registerListFilesTool } from './list-files.js'

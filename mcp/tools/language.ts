@@ -1,5 +1,5 @@
+import { SandboxApiError } from '../../client/index.js'
 import { LANGUAGES, Language } from '../../sandbox/api.js'
-import { SandboxApiError } from '../sandbox-client.js'
 
 /**
  * Checks a tool's `language` argument. The input schemas take any string so that an unknown

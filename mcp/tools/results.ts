@@ -1,7 +1,8 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import type { Logger } from 'pino'
-import type { ErrorBody } from '../../sandbox/api.js'
-import { SandboxApiError } from '../sandbox-client.js'
+import { SandboxApiError } from '../../client/index.js'
+import type { ErrorCode } from '../../sandbox/api.js'
+import { InvalidArgumentsError } from './arguments.js'
 
 type Content = CallToolResult['content'][number]
 
@@ -21,30 +22,32 @@ export function jsonResult(
   }
 }
 
+/** The error of a tool result, flat as the earlier MCP server sent it: `result["code"]` reads it. */
+export type ToolError = { error: string; code: ErrorCode; reason?: string; field?: string }
+
 /**
- * An `isError` result whose text is the sandbox's envelope `{error: {code, message}}`. It has no
- * structuredContent: the envelope does not match the tool's output schema, and clients validate it.
- * Unknown errors are logged and reported as an opaque INTERNAL.
+ * An `isError` result whose text is `{"error": "<message>", "code": "CONTEXT_NOT_FOUND", …}`, with
+ * fields such as `reason` at the same level. It has no structuredContent: it does not match the
+ * tool's output schema, and clients validate it. Unknown errors are logged and reported as an
+ * opaque INTERNAL.
  */
 export function errorResult(error: unknown, log: Logger): CallToolResult {
-  let body: ErrorBody
-  if (error instanceof SandboxApiError) body = error.toBody()
-  else if (error instanceof Error && error.name === 'AbortError') {
-    // The client cancelled or went away: this result is never sent, and nothing failed.
-    log.debug('tool call cancelled')
-    body = { error: { code: 'INTERNAL', message: 'The call was cancelled' } }
+  let body: ToolError
+  if (error instanceof SandboxApiError) {
+    const { message, code, reason } = error
+    const field = error instanceof InvalidArgumentsError ? error.field : undefined
+    body = { error: message, code, ...(reason ? { reason } : {}), ...(field ? { field } : {}) }
   } else {
     log.error({ err: error }, 'tool call failed')
-    body = {
-      error: { code: 'INTERNAL', message: 'Internal error; the MCP server log has details' },
-    }
+    body = { error: 'Internal error; the MCP server log has details', code: 'INTERNAL' }
   }
   return { content: [{ type: 'text', text: JSON.stringify(body) }], isError: true }
 }
 
 /**
  * Wraps a tool handler so that whatever it throws becomes an errorResult: nothing a client sends
- * ends the call with a protocol error or takes the server down.
+ * ends the call with a protocol error or takes the server down. A call the client cancelled (or
+ * whose connection closed) is not a failure, whatever the abort surfaced as: it is logged at debug.
  */
 export function withErrorResults<Args extends unknown[]>(
   log: Logger,
@@ -54,6 +57,12 @@ export function withErrorResults<Args extends unknown[]>(
     try {
       return await handler(...args)
     } catch (error) {
+      const extra = args.at(-1) as { signal?: AbortSignal } | undefined
+      if (extra?.signal?.aborted) {
+        // The client cancelled or went away: this result is never sent, and nothing failed.
+        log.debug({ reason: String(extra.signal.reason) }, 'tool call cancelled')
+        return errorResult(new SandboxApiError('INTERNAL', 'The call was cancelled'), log)
+      }
       return errorResult(error, log)
     }
   }

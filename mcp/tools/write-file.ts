@@ -1,6 +1,8 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { z } from 'zod'
-import { SandboxApiError } from '../sandbox-client.js'
+import { SandboxApiError } from '../../client/index.js'
+import { InlineFile } from '../../sandbox/api.js'
+import { toolArguments } from './arguments.js'
 import { fileContextId, inFileContext } from './file-context.js'
 import type { ToolDeps } from './index.js'
 import { jsonResult, withErrorResults } from './results.js'
@@ -10,6 +12,22 @@ const WriteFileOutput = z.object({
   path: z.string(),
   size: z.number().int().describe('Bytes written'),
   message: z.string(),
+})
+
+const input = toolArguments({
+  path: z
+    .string()
+    .describe(
+      'File path relative to the working directory, e.g. "data.csv" or "input/data.csv"; absolute paths and ".." are refused',
+    ),
+  content: z
+    .string()
+    .describe('The whole file: text, or its bytes as base64 when encoding is "base64"'),
+  encoding: z
+    .enum(['utf-8', 'base64'])
+    .default('utf-8')
+    .describe('How content is encoded: utf-8 for text (default), base64 for binary'),
+  context_id: fileContextId,
 })
 
 /** write_file: creates or overwrites a file in a context's working directory. */
@@ -23,21 +41,7 @@ export function registerWriteFileTool(
       title: 'Write file',
       description:
         'Write a file into a code context\'s working directory, for code to read: data to analyse (CSV, JSON), a script, a config. Without context_id it writes to the default Python context, where run_code without context_id runs, so code there opens it by the same relative path, e.g. pandas.read_csv("data.csv"). Parent directories are created. An existing file at the path is overwritten. Text is written as UTF-8; for binary files (images, archives, spreadsheets) send base64 with encoding "base64". Files are limited to the sandbox\'s maximum file size (100 MiB unless configured).',
-      inputSchema: {
-        path: z
-          .string()
-          .describe(
-            'File path relative to the working directory, e.g. "data.csv" or "input/data.csv"; absolute paths and ".." are refused',
-          ),
-        content: z
-          .string()
-          .describe('The whole file: text, or its bytes as base64 when encoding is "base64"'),
-        encoding: z
-          .enum(['utf-8', 'base64'])
-          .default('utf-8')
-          .describe('How content is encoded: utf-8 for text (default), base64 for binary'),
-        context_id: fileContextId,
-      },
+      inputSchema: input.advertised,
       outputSchema: WriteFileOutput.shape,
       annotations: {
         readOnlyHint: false,
@@ -47,8 +51,9 @@ export function registerWriteFileTool(
         openWorldHint: false,
       },
     },
-    withErrorResults(log, async ({ path, content, encoding, context_id }, extra) => {
-      const bytes = decode(content, encoding)
+    withErrorResults(log, async (args, extra) => {
+      const { path, content, encoding, context_id } = input.parse(args)
+      const bytes = decode(path, content, encoding)
       const { contextId, result } = await inFileContext(defaults, context_id, (id) =>
         sandbox.writeFile(id, path, bytes, { signal: extra.signal }),
       )
@@ -63,15 +68,14 @@ export function registerWriteFileTool(
   )
 }
 
-/** The file's bytes. Invalid base64 is refused: Buffer.from would skip the bad characters silently. */
-function decode(content: string, encoding: 'utf-8' | 'base64'): Uint8Array {
-  if (encoding === 'utf-8') return Buffer.from(content, 'utf8')
-  const compact = content.replace(/\s+/g, '')
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) {
-    throw new SandboxApiError(
-      'INVALID_PARAMS',
-      'content is not valid base64; send the bytes base64-encoded (A-Z, a-z, 0-9, +, /), or text with encoding "utf-8"',
-    )
-  }
-  return Buffer.from(compact, 'base64')
+/**
+ * The file's bytes, checked by the REST API's own InlineFile schema: invalid base64 is refused
+ * as it is for one-shot files, with the same message.
+ * @throws SandboxApiError INVALID_PARAMS
+ */
+function decode(path: string, content: string, encoding: 'utf-8' | 'base64'): Uint8Array {
+  const parsed = InlineFile.safeParse({ path, content, encoding })
+  const issue = parsed.error?.issues.find((i) => i.path[0] === 'content')
+  if (issue) throw new SandboxApiError('INVALID_PARAMS', issue.message)
+  return Buffer.from(content, encoding === 'base64' ? 'base64' : 'utf8')
 }

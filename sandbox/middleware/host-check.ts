@@ -1,7 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
+import { hostnameOf, LOOPBACK_HOSTS } from '../common.js'
 import { SandboxError } from '../errors.js'
-
-const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]']
 
 /**
  * DNS rebinding protection: a web page that rebinds its own name to 127.0.0.1 can reach a
@@ -14,7 +13,7 @@ export function hostCheck(allowedHosts: readonly string[]): MiddlewareHandler {
   const any = allowedHosts.includes('*')
   return async function checkHost(c, next) {
     // In-process requests (app.fetch from the MCP server's embedded mode) carry no Host header.
-    const host = hostname(c.req.header('host') ?? new URL(c.req.url).host)
+    const host = hostnameOf(c.req.header('host') ?? new URL(c.req.url).host)
     if (!any && (host === undefined || !hosts.has(host))) {
       throw new SandboxError(
         'FORBIDDEN',
@@ -22,14 +21,5 @@ export function hostCheck(allowedHosts: readonly string[]): MiddlewareHandler {
       )
     }
     await next()
-  }
-}
-
-function hostname(value: string | undefined): string | undefined {
-  if (!value) return undefined
-  try {
-    return new URL(`http://${value}`).hostname.toLowerCase()
-  } catch {
-    return undefined
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { SandboxApiError, type SandboxClient } from '../../client/index.js'
 import { DefaultContexts } from '../../mcp/default-contexts.js'
-import { SandboxApiError, type SandboxClient } from '../../mcp/sandbox-client.js'
 import type { ExecutionResult } from '../../sandbox/api.js'
 
 const ok: ExecutionResult = {

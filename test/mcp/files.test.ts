@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest'
-import { createSandboxClient, type FetchLike } from '../../mcp/sandbox-client.js'
 import { classifyFile } from '../../mcp/tools/file-kind.js'
 
 const bytes = (...values: number[]) => Uint8Array.from(values)
@@ -38,65 +37,5 @@ describe('classifyFile', () => {
       mimeType: 'text/csv',
     })
     expect(classifyFile(utf8('PK\u0003\u0004\0'), 'application/zip').kind).toBe('binary')
-  })
-})
-
-describe('SandboxClient files', () => {
-  function clientAnswering(respond: (url: URL, init: RequestInit) => Response) {
-    const calls: { url: URL; init: RequestInit }[] = []
-    const fetch: FetchLike = async (input, init) => {
-      calls.push({ url: new URL(input), init })
-      return respond(new URL(input), init)
-    }
-    return { client: createSandboxClient({ fetch, baseUrl: 'http://sandbox' }), calls }
-  }
-
-  it('sends raw bytes and encodes the path into the query', async () => {
-    const { client, calls } = clientAnswering(() =>
-      Response.json({ files: [{ path: 'a b/#1.csv', size: 3 }] }, { status: 201 }),
-    )
-    await client.writeFile('ctx-1', 'a b/#1.csv', bytes(1, 2, 3))
-    const [sent] = calls
-    expect(sent?.init.method).toBe('PUT')
-    expect(sent?.url.pathname).toBe('/api/v1/contexts/ctx-1/files')
-    expect(sent?.url.searchParams.get('path')).toBe('a b/#1.csv')
-    expect(sent?.init.body).toEqual(bytes(1, 2, 3))
-    expect(sent?.init.headers).toMatchObject({ 'content-type': 'application/octet-stream' })
-  })
-
-  it('refuses a download over maxBytes, by content-length or while streaming', async () => {
-    const declared = clientAnswering(
-      () => new Response(new Uint8Array(11), { headers: { 'content-length': '11' } }),
-    )
-    await expect(declared.client.readFile('ctx-1', 'f', { maxBytes: 10 })).rejects.toMatchObject({
-      code: 'LIMIT_EXCEEDED',
-      details: { reason: 'file_size' },
-    })
-    const streamed = clientAnswering(
-      () => new Response(new Blob([new Uint8Array(6), new Uint8Array(6)]).stream()),
-    )
-    await expect(streamed.client.readFile('ctx-1', 'f', { maxBytes: 10 })).rejects.toMatchObject({
-      code: 'LIMIT_EXCEEDED',
-    })
-    const fits = clientAnswering(
-      () => new Response(bytes(1, 2), { headers: { 'content-type': 'image/png' } }),
-    )
-    expect(await fits.client.readFile('ctx-1', 'f', { maxBytes: 2 })).toEqual({
-      bytes: Buffer.from([1, 2]),
-      contentType: 'image/png',
-    })
-  })
-
-  it('maps the sandbox error envelope, FILE_NOT_FOUND included', async () => {
-    const { client } = clientAnswering(() =>
-      Response.json(
-        { error: { code: 'FILE_NOT_FOUND', message: 'No such file' } },
-        { status: 404 },
-      ),
-    )
-    await expect(client.readFile('ctx-1', 'missing')).rejects.toMatchObject({
-      code: 'FILE_NOT_FOUND',
-      details: { status: 404 },
-    })
   })
 })

@@ -46,6 +46,8 @@ export async function connectStdio(env: Record<string, string> = {}): Promise<Co
 
 export type HttpServerProcess = AsyncDisposable & {
   url: string
+  /** What the server wrote to stderr so far (its JSON log lines), also passed on to ours. */
+  logs: () => string
   connect: (headers?: Record<string, string>) => Promise<Connected & { sessionId: string }>
   close: () => Promise<void>
 }
@@ -58,7 +60,12 @@ export async function startHttpServer(
   const child = spawn(process.execPath, MAIN, {
     cwd: ROOT,
     env: serverEnv({ MCP_TRANSPORT: 'http', MCP_PORT: String(port), ...env }),
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', 'inherit', 'pipe'],
+  })
+  const logs: Buffer[] = []
+  child.stderr?.on('data', (chunk: Buffer) => {
+    logs.push(chunk)
+    process.stderr.write(chunk)
   })
   const base = `http://127.0.0.1:${port}`
   try {
@@ -80,7 +87,8 @@ export async function startHttpServer(
     return { client, close, sessionId: transport.sessionId ?? '', [Symbol.asyncDispose]: close }
   }
   const close = () => stop(child)
-  return { url: `${base}/mcp`, connect, close, [Symbol.asyncDispose]: close }
+  const readLogs = () => Buffer.concat(logs).toString()
+  return { url: `${base}/mcp`, logs: readLogs, connect, close, [Symbol.asyncDispose]: close }
 }
 
 /** Calls a tool and returns the result with its text block parsed as JSON. */
@@ -109,28 +117,35 @@ export async function call(
   return { result, json }
 }
 
-/** Asserts an `isError` result carrying the envelope `{error: {code, message}}`. */
+/** Bytes of a tool result's JSON, as it travels in a JSON-RPC message. */
+export function resultSize(result: CallToolResult): number {
+  return Buffer.byteLength(JSON.stringify(result))
+}
+
+/** Asserts an `isError` result in the flat shape `{error: "<message>", code, …}`. */
 export async function expectToolError(
   client: Client,
   name: string,
   args: Record<string, unknown>,
   code: string,
-): Promise<void> {
+): Promise<Json> {
   const { result, json } = await call(client, name, args)
   expect(result.isError, JSON.stringify(json)).toBe(true)
-  expect(json.error.code).toBe(code)
-  expect(json.error.message).toEqual(expect.any(String))
+  expect(json.code).toBe(code)
+  expect(json.error).toEqual(expect.any(String))
+  return json
 }
 
 async function waitForHealth(url: string, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + 90_000
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`MCP server exited with ${child.exitCode}`)
-    const ok = await fetch(url).then(
-      (response) => response.ok,
+    // Any answer will do: /health says 503 while the sandbox behind the server is down.
+    const listening = await fetch(url).then(
+      (response) => response.body?.cancel().then(() => true) ?? true,
       () => false,
     )
-    if (ok) return
+    if (listening) return
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   throw new Error(`MCP server did not answer ${url} in time`)

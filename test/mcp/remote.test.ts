@@ -83,6 +83,46 @@ describe('Streamable HTTP, remote sandbox', () => {
   })
 })
 
+describe('Streamable HTTP: health and logs', () => {
+  it('answers /health with 503 and the reason while its sandbox is down, OK once it is up', async () => {
+    const port = await freePort()
+    await using down = await startHttpServer({ SANDBOX_BASE_URL: `http://127.0.0.1:${port}` })
+    const answer = await fetch(down.url.replace(/\/mcp$/, '/health'))
+    expect(answer.status).toBe(503)
+    expect(await answer.text()).toMatch(/^UNAVAILABLE: .*127\.0\.0\.1.*ECONNREFUSED/)
+    await using up = await startHttpServer({ SANDBOX_BASE_URL: sandbox.baseUrl, SANDBOX_API_KEY })
+    const ok = await fetch(up.url.replace(/\/mcp$/, '/health'))
+    expect([ok.status, await ok.text()]).toEqual([200, 'OK'])
+  })
+
+  it('logs neither a cancelled call nor a request before initialize as a warning or an error', async () => {
+    await using server = await startHttpServer({
+      SANDBOX_BASE_URL: sandbox.baseUrl,
+      SANDBOX_API_KEY,
+      LOG_LEVEL: 'info',
+    })
+    // What the Python SDK sends first on a fresh HTTP session: refused with 400, a routine answer.
+    expect((await postMcp(server.url, {})).status).toBe(400)
+    await using session = await server.connect()
+    const running = call(
+      session.client,
+      'run_code',
+      { code: 'import time\ntime.sleep(30)' },
+      { signal: AbortSignal.timeout(1500) },
+    )
+    await expect(running).rejects.toThrow()
+    // The next call runs once the cancelled one is over, so its log lines are written by then.
+    expect((await call(session.client, 'run_code', { code: '1' })).json.success).toBe(true)
+    const lines = server
+      .logs()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { level: number; msg: string })
+    expect(lines.length).toBeGreaterThan(0)
+    expect(lines.filter((line) => line.level >= 40)).toEqual([])
+  })
+})
+
 describe('stdio, remote sandbox', () => {
   it('passes SANDBOX_API_KEY on and keeps state across calls', async () => {
     await using connection = await connectStdio({

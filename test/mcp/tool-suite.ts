@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { beforeAll, describe, expect, it } from 'vitest'
 import packageJson from '../../package.json' with { type: 'json' }
-import { call, expectToolError } from './helpers.js'
+import { call, expectToolError, resultSize } from './helpers.js'
 
 const FLOWS = [
   { language: 'python', define: 'x = 100', show: 'print(x)' },
@@ -161,9 +161,20 @@ export function describeTools(getClient: () => Client): void {
         'INVALID_PARAMS',
       )
       await expectToolError(client, 'create_context', { name: 'n'.repeat(300) }, 'INVALID_PARAMS')
-      // Arguments that do not match the schema are refused by the SDK, also as isError results.
-      const wrongType = await call(client, 'run_code', { code: 42 })
-      expect(wrongType.result.isError).toBe(true)
+      // Arguments that fail the schema: the same flat JSON, naming the field at fault.
+      const invalid = [
+        ['run_code', {}, 'code'],
+        ['run_code', { code: 123 }, 'code'],
+        ['create_context', {}, 'name'],
+        ['create_context', { name: '' }, 'name'],
+        ['stop_context', {}, 'context_id'],
+        ['read_file', { path: 'a', offset: -1 }, 'offset'],
+      ] as const
+      for (const [tool, args, field] of invalid) {
+        const json = await expectToolError(client, tool, args, 'INVALID_PARAMS')
+        expect(json.field, `${tool} ${JSON.stringify(args)}`).toBe(field)
+        expect(json.error).toContain(field)
+      }
       const unknownTool = await call(client, 'no_such_tool', {})
       expect(unknownTool.result.isError).toBe(true)
       expect(
@@ -263,6 +274,8 @@ function describeFiles(getClient: () => Client): void {
       context_id: written.json.context_id,
       path: 'out/result.csv',
       size: 19,
+      offset: 0,
+      length: 19,
       mime_type: 'text/csv',
       kind: 'text',
       content: 'x,y,z\n1,2,2\n3,4,12\n',
@@ -315,7 +328,7 @@ function describeFiles(getClient: () => Client): void {
     })
   })
 
-  it('refuses paths outside the working directory, missing files and oversized reads', async () => {
+  it('refuses paths outside the working directory and missing files', async () => {
     const client = getClient()
     await expectToolError(client, 'write_file', { path: '../x', content: 'x' }, 'INVALID_PARAMS')
     await expectToolError(client, 'read_file', { path: '/etc/passwd' }, 'INVALID_PARAMS')
@@ -334,9 +347,51 @@ function describeFiles(getClient: () => Client): void {
       { path: 'data.csv', context_id: 'ctx-nope' },
       'CONTEXT_NOT_FOUND',
     )
-    await call(client, 'run_code', {
-      code: "open('big.bin', 'wb').write(b'a' * (10 * 1024 * 1024 + 1))",
+    // The flat shape of earlier versions: the message in error, the code beside it.
+    const gone = await expectToolError(
+      client,
+      'stop_context',
+      { context_id: 'ctx-x' },
+      'CONTEXT_NOT_FOUND',
+    )
+    expect(gone).toEqual({ error: expect.any(String), code: 'CONTEXT_NOT_FOUND' })
+  })
+
+  it('keeps every result under 1 MiB: output cut with the marker, large files read in pieces', async () => {
+    const client = getClient()
+    for (const char of ['x', 'é', '\\u0001']) {
+      const { result, json } = await call(client, 'run_code', {
+        code: `print('${char}' * 600_000)`,
+      })
+      expect(resultSize(result)).toBeLessThan(1024 * 1024)
+      expect(json).toMatchObject({ success: true, truncated: true })
+      expect(json.stdout).toMatch(/\[\.\.\. \d+ characters of stdout truncated \.\.\.\]/)
+      expect(result.structuredContent).toEqual(json)
+    }
+    const html = await call(client, 'run_code', {
+      code: "from IPython.display import HTML\ndisplay(HTML('<b>x</b>' * 100_000))",
     })
-    await expectToolError(client, 'read_file', { path: 'big.bin' }, 'LIMIT_EXCEEDED')
+    expect(resultSize(html.result)).toBeLessThan(1024 * 1024)
+    expect(html.json).toMatchObject({ success: true, truncated: true, results: [] })
+    expect(html.json.stderr).toMatch(/a result \(text\/plain, text\/html\) of \d+ bytes not sent/)
+    const line = 'é,ligne de données\n'
+    await call(client, 'run_code', {
+      code: `open('big.txt', 'w').write(${JSON.stringify(line)} * 40_000)`,
+    })
+    let text = ''
+    let offset: number | undefined = 0
+    let pieces = 0
+    while (offset !== undefined) {
+      const { result, json } = await call(client, 'read_file', { path: 'big.txt', offset })
+      expect(resultSize(result), JSON.stringify(json).slice(0, 200)).toBeLessThan(1024 * 1024)
+      expect(json).toMatchObject({ kind: 'text', offset, size: Buffer.byteLength(line) * 40_000 })
+      text += json.content
+      offset = json.next_offset
+      pieces += 1
+    }
+    expect(pieces).toBeGreaterThan(1)
+    expect(text).toBe(line.repeat(40_000))
+    const part = await call(client, 'read_file', { path: 'big.txt', offset: 2, length: 5 })
+    expect(part.json).toMatchObject({ content: ',lign', offset: 2, length: 5, next_offset: 7 })
   })
 }
