@@ -21,6 +21,10 @@ export default defineConfig({
           name: 'unit',
           include: ['test/**/*.unit.test.ts'],
           testTimeout: 5_000,
+          // Nothing here holds state between tests (each builds its own app and stand-ins), so the
+          // files share one module graph in worker threads: 4 s instead of 15 s under load here.
+          pool: 'threads',
+          isolate: false,
         },
       },
       {
