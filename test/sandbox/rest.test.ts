@@ -73,13 +73,6 @@ describe('contexts', () => {
     expect(body.working_dir.endsWith('projects/demo')).toBe(true)
     await s.api('DELETE', `/api/v1/contexts/${body.context_id}`)
   })
-
-  it('refuses working dirs outside the workspace root', async () => {
-    for (const working_dir of ['/etc', '../../', '/proc/self', 'a/../../x']) {
-      const { status, body } = await s.api('POST', '/api/v1/contexts', { working_dir })
-      expect([status, body.error.code], working_dir).toEqual([400, 'INVALID_PARAMS'])
-    }
-  })
 })
 
 describe('execute', () => {
