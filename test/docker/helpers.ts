@@ -86,12 +86,17 @@ export const dockerRuntime: RuntimeTarget = {
   skip: skipDocker,
   start: async (overrides = {}) => {
     const s = await startDockerSandbox({}, overrides)
-    const close = async () => {
-      try {
-        await s.close()
-      } finally {
-        await removeScope(s.scope)
-      }
+    const closeSandbox = s.close
+    let closing: Promise<void> | undefined
+    const close = () => {
+      closing ??= (async () => {
+        try {
+          await closeSandbox()
+        } finally {
+          await removeScope(s.scope)
+        }
+      })()
+      return closing
     }
     return Object.assign(s, { close, [Symbol.asyncDispose]: close })
   },
