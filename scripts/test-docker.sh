@@ -204,5 +204,5 @@ set -a
 # shellcheck source=/dev/null
 source "$WORK/e2e.env"
 set +a
-DOCKER=$DOCKER npx vitest run -c vitest.e2e.config.ts
+DOCKER=$DOCKER npx vitest run --project e2e
 phase e2e "$t"

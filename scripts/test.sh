@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Sets up the machine, then runs every check: types, lint and format, the tests against real
-# kernels, the Docker stack end to end, and the docker runtime (one container per context)
-# against the image the stack build made. In CI a missing Docker engine is a failure, not a skip.
+# Sets up the machine, then runs every check: types, lint and format, the fast layer (no Jupyter)
+# and the tests against real kernels, the Docker stack end to end, and the docker runtime (one
+# container per context) against the image the stack build made. In CI a missing Docker engine
+# is a failure, not a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +10,7 @@ bash scripts/setup.sh
 # By path: tslab's bundled TypeScript also installs a `tsc` bin that may win the .bin link.
 node node_modules/typescript/bin/tsc --noEmit
 npx biome check .
-npx vitest run
+npx vitest run --project unit --project kernels
 bash scripts/test-docker.sh
 if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then export DOCKER_REQUIRED=1; fi
-npx vitest run -c vitest.docker.config.ts
+npx vitest run --project docker

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { loadConfig } from '../../sandbox/config.js'
 import { SandboxError } from '../../sandbox/errors.js'
 import { createLogger } from '../../sandbox/logger.js'
@@ -25,13 +25,8 @@ import {
   testScope,
 } from './helpers.js'
 
-async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
+/** Polling as the old hand-written loop did: every 100 ms until `timeout` ms. */
+const poll = (timeout: number) => ({ timeout, interval: 100 })
 
 describe.skipIf(skipDocker)('docker runtime: containers killed from outside', () => {
   let s: DockerSandbox
@@ -52,10 +47,9 @@ describe.skipIf(skipDocker)('docker runtime: containers killed from outside', ()
     await exec(s, b, 'y = 2')
     const killed = await containerIdOf(s, a)
     await docker('kill', killed)
-    await until(
-      async () => (await s.api('GET', `/api/v1/contexts/${a}`)).body.status === 'error',
-      5000,
-    )
+    await vi.waitFor(async () => {
+      expect((await s.api('GET', `/api/v1/contexts/${a}`)).body.status).toBe('error')
+    }, poll(5000))
     const { body: context } = await s.api('GET', `/api/v1/contexts/${a}`)
     expect(context.message).toMatch(/lost/)
 
@@ -69,7 +63,10 @@ describe.skipIf(skipDocker)('docker runtime: containers killed from outside', ()
 
     expect((await exec(s, b, 'print(y)')).output.stdout).toBe('2\n')
     // The dead container was removed by the runtime.
-    await until(async () => !(await containersOf(s.scope)).includes(killed), 5000)
+    await vi.waitFor(
+      async () => expect(await containersOf(s.scope)).not.toContain(killed),
+      poll(5000),
+    )
 
     // Restart gives the context a new container: state and files are gone, and it says so.
     const restarted = await s.api('POST', `/api/v1/contexts/${a}/restart`)
@@ -107,7 +104,7 @@ describe.skipIf(skipDocker)('docker runtime: containers killed from outside', ()
     const before = await containersOf(s.scope)
     expect(before.length).toBe(1)
     await docker('kill', before[0] as string)
-    await until(async () => s.sandbox.pool.depth('python') === 0, 5000)
+    await vi.waitFor(() => expect(s.sandbox.pool.depth('python')).toBe(0), poll(5000))
     const id = await createContext(s)
     expect((await exec(s, id, '1 + 1')).results).toEqual([
       { 'text/plain': '2', is_main_result: true },
@@ -135,7 +132,10 @@ describe.skipIf(skipDocker)('docker runtime: teardown leaves no container', () =
       const once = await s.api('POST', '/api/v1/execute', { code: 'print(6 * 7)' })
       expect(once.body.output.stdout).toBe('42\n')
       await s.sandbox.pool.filled()
-      await until(async () => (await containersOf(s.scope)).length === 1, 10_000)
+      await vi.waitFor(
+        async () => expect(await containersOf(s.scope)).toHaveLength(1),
+        poll(10_000),
+      )
     } finally {
       await s.close()
       await s.close()
@@ -158,7 +158,10 @@ describe.skipIf(skipDocker)('docker runtime: teardown leaves no container', () =
     try {
       const { body } = await service.api('POST', '/api/v1/contexts', {})
       expect(body.context_id).toBeDefined()
-      await until(async () => (await containersOf(scope)).length >= 2, 30_000)
+      await vi.waitFor(
+        async () => expect((await containersOf(scope)).length).toBeGreaterThanOrEqual(2),
+        poll(30_000),
+      )
       service.child.kill('SIGTERM')
       expect(await service.exited).toBe(0)
       expect(await containersOf(scope)).toEqual([])
@@ -179,7 +182,10 @@ describe.skipIf(skipDocker)('docker runtime: teardown leaves no container', () =
     })
     try {
       await crashed.api('POST', '/api/v1/contexts', {})
-      await until(async () => (await containersOf(scope)).length >= 2, 30_000)
+      await vi.waitFor(
+        async () => expect((await containersOf(scope)).length).toBeGreaterThanOrEqual(2),
+        poll(30_000),
+      )
       crashed.child.kill('SIGKILL')
       await crashed.exited
       const orphans = await containersOf(scope)

@@ -10,6 +10,9 @@ import { randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
 import { type Config, loadConfig } from '../../sandbox/config.js'
 import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
+import { exec, type RuntimeTarget } from '../shared/runtime.js'
+
+export { createContext, exec } from '../shared/runtime.js'
 
 const run = promisify(execFile)
 export const DOCKER = process.env.DOCKER ?? 'docker'
@@ -74,6 +77,32 @@ export async function startDockerSandbox(
   return Object.assign(s, { scope })
 }
 
+/**
+ * The docker runtime for the shared suites (test/shared/): a sandbox under a scope of its own,
+ * whose close() also removes any container left in that scope.
+ */
+export const dockerRuntime: RuntimeTarget = {
+  name: 'docker',
+  skip: skipDocker,
+  start: async (overrides = {}) => {
+    const s = await startDockerSandbox({}, overrides)
+    const closeSandbox = s.close
+    let closing: Promise<void> | undefined
+    const close = () => {
+      closing ??= (async () => {
+        try {
+          await closeSandbox()
+        } finally {
+          await removeScope(s.scope)
+        }
+      })()
+      return closing
+    }
+    return Object.assign(s, { close, [Symbol.asyncDispose]: close })
+  },
+  workspaceRoot: '/workspace',
+}
+
 export async function docker(...args: string[]): Promise<string> {
   const { stdout } = await run(DOCKER, args, { timeout: 30_000 })
   return stdout.trim()
@@ -89,29 +118,6 @@ export async function containersOf(scope: string): Promise<string[]> {
 export async function removeScope(scope: string): Promise<void> {
   const ids = await containersOf(scope)
   if (ids.length > 0) await docker('rm', '-f', ...ids)
-}
-
-export async function exec(
-  s: RunningSandbox,
-  id: string,
-  code: string,
-  timeout?: number,
-  // biome-ignore lint/suspicious/noExplicitAny: tests read loosely-typed JSON bodies
-): Promise<any> {
-  const { status, body } = await s.api('POST', `/api/v1/contexts/${id}/execute`, {
-    code,
-    ...(timeout ? { timeout } : {}),
-  })
-  return status === 200 ? body : { status, ...body }
-}
-
-export async function createContext(
-  s: RunningSandbox,
-  body: Record<string, unknown> = {},
-): Promise<string> {
-  const { status, body: context } = await s.api('POST', '/api/v1/contexts', body)
-  if (status !== 201) throw new Error(`create failed: ${status} ${JSON.stringify(context)}`)
-  return context.context_id
 }
 
 /** The id of the container a context runs in: Docker names the container's host after it. */

@@ -1,179 +1,138 @@
 /**
  * Docker runtime, HOSTILE.md section F: each context is a container of its own, so one context
  * cannot see another's files, processes or variables, nor the service's secrets, the engine, a
- * network, or any privilege. The same attacks are known limits of the process runtime
- * (test/sandbox/isolation.test.ts); here they must all be blocked.
+ * network, or any privilege. The shared suite (test/shared/isolation.suite.ts) runs the same
+ * attacks as on the process runtime, where some are known limits; here none is, and the cases
+ * below check what only a container has.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  containerIdOf,
-  containersOf,
-  createContext,
-  type DockerSandbox,
-  exec,
-  removeScope,
-  skipDocker,
-  startDockerSandbox,
-} from './helpers.js'
+import { expect, it } from 'vitest'
+import { API_KEY, describeIsolation, SERVICE_SECRET } from '../shared/isolation.suite.js'
+import { containerIdOf, containersOf, type DockerSandbox, dockerRuntime, exec } from './helpers.js'
 
-describe.skipIf(skipDocker)('docker runtime: isolation between contexts', () => {
-  let s: DockerSandbox
-  let a: string
-  let b: string
+describeIsolation(dockerRuntime, {
+  specific: (fixture) => {
+    it('runs each context in a container of its own', async () => {
+      const { s, a, b } = fixture()
+      const [ca, cb] = await Promise.all([containerIdOf(s, a), containerIdOf(s, b)])
+      expect(ca).not.toBe(cb)
+      expect(await containersOf((s as DockerSandbox).scope)).toEqual(
+        expect.arrayContaining([ca, cb]),
+      )
+    })
 
-  beforeAll(async () => {
-    process.env.SCI_TEST_SERVICE_SECRET = 'service-secret-canary'
-    s = await startDockerSandbox({}, { apiKey: 'api-key-canary' })
-    s.api = (
-      (api) =>
-      (method, path, body, headers = {}) =>
-        api(method, path, body, { authorization: 'Bearer api-key-canary', ...headers })
-    )(s.api)
-    a = await createContext(s)
-    b = await createContext(s)
-    const setup = await exec(
-      s,
-      a,
-      'import os\nsecret = 42\nopen("a.txt", "w").write("A")\nprint(os.getpid())',
-    )
-    expect(setup.success).toBe(true)
-  })
-  afterAll(async () => {
-    delete process.env.SCI_TEST_SERVICE_SECRET
-    const scope = s?.scope
-    await s?.close()
-    if (scope) await removeScope(scope)
-  })
+    it("F2/F12: a context sees only its own processes (own PID namespace), never another's kernel", async () => {
+      const { s, b } = fixture()
+      const result = await exec(
+        s,
+        b,
+        'import os\npids = [int(p) for p in os.listdir("/proc") if p.isdigit()]\nprint(len(pids), max(pids))\nfor p in pids:\n    cmd = open(f"/proc/{p}/cmdline","rb").read().replace(b"\\0", b" ")\n    print(p, cmd[:80])',
+      )
+      const lines: string[] = result.output.stdout.trim().split('\n')
+      const [count] = (lines[0] ?? '').split(' ').map(Number)
+      // tini, Jupyter Server, this kernel (and maybe a helper thread's process): nothing of A's.
+      expect(count).toBeLessThanOrEqual(5)
+      expect(result.output.stdout).not.toContain('secret')
+    })
 
-  it('runs each context in a container of its own', async () => {
-    const [ca, cb] = await Promise.all([containerIdOf(s, a), containerIdOf(s, b)])
-    expect(ca).not.toBe(cb)
-    expect(await containersOf(s.scope)).toEqual(expect.arrayContaining([ca, cb]))
-  })
+    it("F3/F4: the other context's Jupyter is unreachable: no TCP at all, its socket not mounted here", async () => {
+      const { s, b } = fixture()
+      const result = await exec(
+        s,
+        b,
+        [
+          'import glob, os, socket',
+          'print(sorted(glob.glob("/run/sci/*")))',
+          'print(len(glob.glob(os.path.expanduser("~/.sci-jupyter/runtime/kernel-*.json"))))',
+          'try:',
+          '    socket.create_connection(("127.0.0.1", 8888), 2)',
+          '    print("connected")',
+          'except OSError as e:',
+          '    print("refused", type(e).__name__)',
+        ].join('\n'),
+      )
+      const [sockets, kernels, tcp] = result.output.stdout.trim().split('\n')
+      // Only its own socket (the token file was read and deleted at start).
+      expect(sockets).toBe("['/run/sci/jupyter.sock']")
+      expect(kernels).toBe('1')
+      expect(tcp).toMatch(/^refused/)
+    })
 
-  it('F1: variables of one context are invisible to another', async () => {
-    const result = await exec(s, b, 'print(secret)')
-    expect(result.success).toBe(false)
-    expect(result.error.name).toBe('NameError')
-  })
+    it('F5: the container’s first process holds no secret of the service either', async () => {
+      const { s, b } = fixture()
+      const result = await exec(
+        s,
+        b,
+        'import os\nprint(sorted(os.environ))\nprint(open("/proc/1/environ","rb").read())',
+      )
+      const out: string = result.output.stdout
+      const [kernelEnv] = out.split('\n')
+      expect(out).not.toContain(SERVICE_SECRET)
+      expect(out).not.toContain(API_KEY)
+      // The container's first process has only the image's and the runtime's settings; the Jupyter
+      // token was never in any environment.
+      expect(out).not.toMatch(/SCI_TEST|TOKEN/)
+      // (SCI_KERNEL_*: the kernel's own settings; an image older than its launcher keeps them.)
+      expect(kernelEnv).not.toMatch(/SANDBOX_|SCI_(?!KERNEL_)/)
+    })
 
-  it('F2: files of one context are invisible to another, by path or by the files API', async () => {
-    const { body: ctxA } = await s.api('GET', `/api/v1/contexts/${a}`)
-    const result = await exec(s, b, `open(${JSON.stringify(`${ctxA.working_dir}/a.txt`)}).read()`)
-    expect(result.success).toBe(false)
-    expect(result.error.name).toBe('FileNotFoundError')
-    const listing = await s.api('GET', `/api/v1/contexts/${b}/files`)
-    expect(listing.body.entries).toEqual([])
-    const download = await s.api('GET', `/api/v1/contexts/${b}/files/content?path=a.txt`)
-    expect(download.status).toBe(404)
-  })
+    it('F6: the Docker socket is not there, and the engine not reachable over TCP', async () => {
+      const { s, b } = fixture()
+      const result = await exec(
+        s,
+        b,
+        [
+          'import os, socket',
+          'print(os.path.exists("/var/run/docker.sock"), os.path.exists("/run/docker.sock"))',
+          'try:',
+          '    socket.create_connection(("172.17.0.1", 2375), 2)',
+          '    print("connected")',
+          'except OSError as e:',
+          '    print("blocked")',
+        ].join('\n'),
+      )
+      expect(result.output.stdout.trim().split('\n')).toEqual(['False False', 'blocked'])
+    })
 
-  it("F2/F12: a context sees only its own processes (own PID namespace), never another's kernel", async () => {
-    const result = await exec(
-      s,
-      b,
-      'import os\npids = [int(p) for p in os.listdir("/proc") if p.isdigit()]\nprint(len(pids), max(pids))\nfor p in pids:\n    cmd = open(f"/proc/{p}/cmdline","rb").read().replace(b"\\0", b" ")\n    print(p, cmd[:80])',
-    )
-    const lines: string[] = result.output.stdout.trim().split('\n')
-    const [count] = (lines[0] ?? '').split(' ').map(Number)
-    // tini, Jupyter Server, this kernel (and maybe a helper thread's process): nothing of A's.
-    expect(count).toBeLessThanOrEqual(5)
-    expect(result.output.stdout).not.toContain('secret')
-  })
+    it('F9: non-root, no capabilities, no privilege gain, seccomp on, no setuid programs', async () => {
+      const { s, b } = fixture()
+      const result = await exec(
+        s,
+        b,
+        [
+          'import os, subprocess',
+          'status = dict(l.split(":\\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\\t" in l)',
+          'print(os.getuid(), status["CapEff"].strip(), status["NoNewPrivs"].strip(), status["Seccomp"].strip())',
+          'r = subprocess.run("find / -xdev -perm /6000 -type f 2>/dev/null | head -3", shell=True, capture_output=True, text=True)',
+          'print(repr(r.stdout))',
+          'r = subprocess.run(["unshare", "-r", "true"], capture_output=True)',
+          'print(r.returncode != 0)',
+        ].join('\n'),
+      )
+      const [ids, setuid, unshare] = result.output.stdout.trim().split('\n')
+      expect(ids).toBe('10001 0000000000000000 1 2')
+      expect(setuid).toBe("''")
+      expect(unshare).toBe('True')
+    })
 
-  it("F3/F4: the other context's Jupyter is unreachable: no TCP at all, its socket not mounted here", async () => {
-    const result = await exec(
-      s,
-      b,
-      [
-        'import glob, os, socket',
-        'print(sorted(glob.glob("/run/sci/*")))',
-        'print(len(glob.glob(os.path.expanduser("~/.sci-jupyter/runtime/kernel-*.json"))))',
-        'try:',
-        '    socket.create_connection(("127.0.0.1", 8888), 2)',
-        '    print("connected")',
-        'except OSError as e:',
-        '    print("refused", type(e).__name__)',
-      ].join('\n'),
-    )
-    const [sockets, kernels, tcp] = result.output.stdout.trim().split('\n')
-    // Only its own socket (the token file was read and deleted at start).
-    expect(sockets).toBe("['/run/sci/jupyter.sock']")
-    expect(kernels).toBe('1')
-    expect(tcp).toMatch(/^refused/)
-  })
-
-  it('F5: kernels inherit no secret of the service', async () => {
-    const result = await exec(
-      s,
-      b,
-      'import os\nprint(sorted(os.environ))\nprint(open("/proc/1/environ","rb").read())',
-    )
-    const out: string = result.output.stdout
-    const [kernelEnv] = out.split('\n')
-    expect(out).not.toContain('service-secret-canary')
-    expect(out).not.toContain('api-key-canary')
-    // The container's first process has only the image's and the runtime's settings; the Jupyter
-    // token was never in any environment.
-    expect(out).not.toMatch(/SCI_TEST|TOKEN/)
-    // (SCI_KERNEL_*: the kernel's own settings; an image older than its launcher keeps them.)
-    expect(kernelEnv).not.toMatch(/SANDBOX_|SCI_(?!KERNEL_)/)
-  })
-
-  it('F6: the Docker socket is not there, and the engine not reachable over TCP', async () => {
-    const result = await exec(
-      s,
-      b,
-      [
-        'import os, socket',
-        'print(os.path.exists("/var/run/docker.sock"), os.path.exists("/run/docker.sock"))',
-        'try:',
-        '    socket.create_connection(("172.17.0.1", 2375), 2)',
-        '    print("connected")',
-        'except OSError as e:',
-        '    print("blocked")',
-      ].join('\n'),
-    )
-    expect(result.output.stdout.trim().split('\n')).toEqual(['False False', 'blocked'])
-  })
-
-  it('F9: non-root, no capabilities, no privilege gain, seccomp on, no setuid programs', async () => {
-    const result = await exec(
-      s,
-      b,
-      [
-        'import os, subprocess',
-        'status = dict(l.split(":\\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\\t" in l)',
-        'print(os.getuid(), status["CapEff"].strip(), status["NoNewPrivs"].strip(), status["Seccomp"].strip())',
-        'r = subprocess.run("find / -xdev -perm /6000 -type f 2>/dev/null | head -3", shell=True, capture_output=True, text=True)',
-        'print(repr(r.stdout))',
-        'r = subprocess.run(["unshare", "-r", "true"], capture_output=True)',
-        'print(r.returncode != 0)',
-      ].join('\n'),
-    )
-    const [ids, setuid, unshare] = result.output.stdout.trim().split('\n')
-    expect(ids).toBe('10001 0000000000000000 1 2')
-    expect(setuid).toBe("''")
-    expect(unshare).toBe('True')
-  })
-
-  it('F10: the root file system is read-only; only /workspace and /tmp are writable', async () => {
-    const result = await exec(
-      s,
-      b,
-      [
-        'for p in ["/usr/lib/python3/dist-packages/evil.py", "/app/evil.js", "/etc/evil"]:',
-        '    try:',
-        '        open(p, "w")',
-        '        print("wrote", p)',
-        '    except OSError as e:',
-        '        print(e.errno)',
-        'open("/workspace/ok.txt", "w").write("ok")',
-        'open("/tmp/ok.txt", "w").write("ok")',
-      ].join('\n'),
-    )
-    expect(result.success).toBe(true)
-    // EROFS (30) for all three.
-    expect(result.output.stdout.trim().split('\n')).toEqual(['30', '30', '30'])
-  })
+    it('F10: the root file system is read-only; only /workspace and /tmp are writable', async () => {
+      const { s, b } = fixture()
+      const result = await exec(
+        s,
+        b,
+        [
+          'for p in ["/usr/lib/python3/dist-packages/evil.py", "/app/evil.js", "/etc/evil"]:',
+          '    try:',
+          '        open(p, "w")',
+          '        print("wrote", p)',
+          '    except OSError as e:',
+          '        print(e.errno)',
+          'open("/workspace/ok.txt", "w").write("ok")',
+          'open("/tmp/ok.txt", "w").write("ok")',
+        ].join('\n'),
+      )
+      expect(result.success).toBe(true)
+      // EROFS (30) for all three.
+      expect(result.output.stdout.trim().split('\n')).toEqual(['30', '30', '30'])
+    })
+  },
 })

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process'
 import { mkdtemp } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { vi } from 'vitest'
 import { freePort } from '../../sandbox/jupyter/server.js'
 
 /**
@@ -27,21 +28,27 @@ export async function spawnService(env: Record<string, string> = {}) {
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
   )
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`service exited with ${child.exitCode} before it was healthy`)
-    const healthy = await fetch(`http://127.0.0.1:${port}/health`).then(
-      (r) => r.ok,
-      () => false,
+  const gone = () => child.exitCode !== null || child.signalCode !== null
+  await vi
+    .waitFor(
+      async () => {
+        if (gone()) return // reported below, without waiting out the deadline
+        const healthy = await fetch(`http://127.0.0.1:${port}/health`).then(
+          (r) => r.ok,
+          () => false,
+        )
+        if (!healthy) throw new Error('service not healthy within 60 s')
+      },
+      { timeout: 60_000, interval: 100 },
     )
-    if (healthy) break
-    if (Date.now() > deadline) {
+    .catch((error: unknown) => {
       child.kill('SIGKILL')
-      throw new Error('service not healthy within 60 s')
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
+      throw error
+    })
+  if (gone())
+    throw new Error(
+      `service exited with ${child.exitCode ?? child.signalCode} before it was healthy`,
+    )
   const baseUrl = `http://127.0.0.1:${port}`
   // biome-ignore lint/suspicious/noExplicitAny: tests read loosely-typed JSON bodies
   const api = async (

@@ -7,7 +7,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { descendants } from '../helpers/processes.js'
 import { spawnService } from '../helpers/service.js'
 
@@ -55,15 +55,6 @@ const fds = (pid: number) =>
 const kernels = (pid: number) =>
   descendants(pid).filter((p) => /python_kernel|tslab_kernel/.test(p.cmdline)).length
 
-async function until(check: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return true
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-  return check()
-}
-
 async function poolReady(): Promise<number> {
   const text = await (await fetch(`${service.baseUrl}/metrics`)).text()
   return [...text.matchAll(/^sandbox_pool_ready_kernels\{[^}]*\} (\d+)/gm)].reduce(
@@ -84,11 +75,15 @@ async function checkInvariants(): Promise<void> {
     expect(body.output?.stdout, `${language} canary`).toBe('alive 2\n')
   }
   // 3. Registry and reality agree: every kernel process is a context's or a warm one.
-  const agree = await until(async () => {
-    const listed = (await service.api('GET', '/api/v1/contexts')).body.total
-    return kernels(pid) === listed + (await poolReady())
-  }, 20_000)
-  expect(agree, 'kernel processes == contexts + warm pool').toBe(true)
+  await vi.waitFor(
+    async () => {
+      const listed = (await service.api('GET', '/api/v1/contexts')).body.total
+      expect(kernels(pid), 'kernel processes == contexts + warm pool').toBe(
+        listed + (await poolReady()),
+      )
+    },
+    { timeout: 20_000, interval: 200 },
+  )
   // 4 and 5. Same process, bounded memory and descriptors.
   expect(service.child.exitCode).toBeNull()
   expect(rssMiB(pid)).toBeLessThan(RSS_CEILING_MIB)

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { descendants } from '../helpers/processes.js'
 import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
 
@@ -129,9 +129,10 @@ describe('delete after death', () => {
       expect((await s.api('DELETE', `/api/v1/contexts/${id}`)).status).toBe(200)
       // The kernel Jupyter was restarting when the context went is shut down too, not leaked.
       const alive = () => descendants(process.pid).some((p) => p.cmdline.includes(kernelId))
-      for (let i = 0; i < 100 && alive(); i++)
-        await new Promise((resolve) => setTimeout(resolve, 100))
-      expect(alive(), `${language} kernel process after DELETE`).toBe(false)
+      await vi.waitFor(
+        () => expect(alive(), `${language} kernel process after DELETE`).toBe(false),
+        { timeout: 10_000, interval: 100 },
+      )
     }
     await new Promise((resolve) => setTimeout(resolve, 1000))
     expect((await s.api('GET', '/health')).status).toBe(200)

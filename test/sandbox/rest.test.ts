@@ -73,13 +73,6 @@ describe('contexts', () => {
     expect(body.working_dir.endsWith('projects/demo')).toBe(true)
     await s.api('DELETE', `/api/v1/contexts/${body.context_id}`)
   })
-
-  it('refuses working dirs outside the workspace root', async () => {
-    for (const working_dir of ['/etc', '../../', '/proc/self', 'a/../../x']) {
-      const { status, body } = await s.api('POST', '/api/v1/contexts', { working_dir })
-      expect([status, body.error.code], working_dir).toEqual([400, 'INVALID_PARAMS'])
-    }
-  })
 })
 
 describe('execute', () => {
@@ -160,54 +153,14 @@ describe('execute', () => {
 })
 
 describe('bad input', () => {
-  it('rejects unsupported languages with INVALID_LANGUAGE', async () => {
-    for (const language of ['ruby', 'Python', 'python ', 42]) {
-      const { status, body } = await s.api('POST', '/api/v1/contexts', { language })
-      expect([status, body.error.code], String(language)).toEqual([400, 'INVALID_LANGUAGE'])
-    }
-  })
-
-  it('rejects malformed JSON, wrong types and a wrong content type with INVALID_PARAMS', async () => {
-    const path = `/api/v1/contexts/${ctx}/execute`
-    const cases: [unknown, Record<string, string>?][] = [
-      ['{"code": "print(1)"'],
-      [{ code: 123 }],
-      [{ code: ['a'] }],
-      [{ code: null }],
-      [{}],
-      [{ code: '1', timeout: -1 }],
-      [{ code: '1', timeout: '5' }],
-      ['{"code":"1"}', { 'content-type': 'text/plain' }],
-    ]
-    for (const [body, headers] of cases) {
-      const response = await s.api('POST', path, body, headers)
-      expect([response.status, response.body.error?.code], JSON.stringify(body)).toEqual([
-        400,
-        'INVALID_PARAMS',
-      ])
-      expect(JSON.stringify(response.body)).not.toMatch(/\bat \S+:\d+/)
-    }
-    const typed = await s.api('POST', path, { code: 123 })
-    expect(typed.body.error.message).toContain('code')
-  })
-
+  // Validation, status codes and the error envelope: test/sandbox/*.unit.test.ts (no Jupyter).
+  // Here only what needs the real service: its maximum timeout, and a chunked body over HTTP.
   it('rejects a timeout above the maximum', async () => {
     const { status, body } = await s.api('POST', `/api/v1/contexts/${ctx}/execute`, {
       code: '1',
       timeout: 1e12,
     })
     expect([status, body.error.code]).toEqual([400, 'INVALID_PARAMS'])
-  })
-
-  it('answers an oversized body with 413 LIMIT_EXCEEDED', async () => {
-    const { status, body } = await s.api('POST', `/api/v1/contexts/${ctx}/execute`, {
-      code: 'x=1\n'.repeat(500_000),
-    })
-    expect([status, body.error.code, body.error.reason]).toEqual([
-      413,
-      'LIMIT_EXCEEDED',
-      'request_size',
-    ])
   })
 
   it('counts a chunked body (no Content-Length) against the same limit', async () => {
@@ -225,30 +178,5 @@ describe('bad input', () => {
     const large = await chunked(JSON.stringify({ code: 'x=1\n'.repeat(500_000) }))
     const refused = (await large.json()) as { error: { reason: string } }
     expect([large.status, refused.error.reason]).toEqual([413, 'request_size'])
-  })
-
-  it('answers unknown or hostile context ids with 404', async () => {
-    for (const id of [
-      'ctx-doesnotexist',
-      '..%2F..%2Fetc',
-      'x'.repeat(10_000),
-      'ctx-%00',
-      'ctx-ü',
-    ]) {
-      const { status, body } = await s.api('GET', `/api/v1/contexts/${id}`)
-      expect([status, body.error.code]).toEqual([404, 'CONTEXT_NOT_FOUND'])
-    }
-  })
-
-  it('serves an OpenAPI document generated from the schemas', async () => {
-    const { status, body } = await s.api('GET', '/openapi.json')
-    expect(status).toBe(200)
-    expect(Object.keys(body.paths)).toEqual(
-      expect.arrayContaining([
-        '/api/v1/contexts',
-        '/api/v1/contexts/{id}',
-        '/api/v1/contexts/{id}/execute',
-      ]),
-    )
   })
 })
