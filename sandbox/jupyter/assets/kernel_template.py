@@ -41,11 +41,11 @@ PRELOAD = (
     "ipykernel.eventloops",
     "IPython.core.completerlib",
     "jupyter_client.session",
-    "matplotlib_inline.backend_inline",
     "numpy",
     "pandas",
+    # Not pyplot nor matplotlib_inline: they hook into the IPython shell when imported, and the
+    # shell exists only in the forked kernel (imported here, plt.show() displayed nothing).
     "matplotlib",
-    "matplotlib.pyplot",
     "matplotlib.font_manager",
 )
 
