@@ -45,10 +45,19 @@ async function runUntilSuccess(code: string, timeoutMs = 60_000) {
   )
 }
 
-/** A failed run_code must say what happened: a known code and a message. */
-function expectClearError(json: { error?: { code?: string; message?: string } }) {
-  expect(ERROR_CODES, JSON.stringify(json)).toContain(json.error?.code)
-  expect(json.error?.message?.length, JSON.stringify(json)).toBeGreaterThan(10)
+/**
+ * A failed run_code must say what happened: a known code and a message, either as a run that the
+ * sandbox ended (`error: {code, message}`) or as a failed call (the flat `{error, code}`).
+ */
+function expectClearError(json: {
+  code?: string
+  error?: string | { code?: string; message?: string }
+}) {
+  const flat = typeof json.error === 'string'
+  const code = flat ? json.code : (json.error as { code?: string } | undefined)?.code
+  const message = flat ? json.error : (json.error as { message?: string } | undefined)?.message
+  expect(ERROR_CODES, JSON.stringify(json)).toContain(code)
+  expect(String(message).length, JSON.stringify(json)).toBeGreaterThan(10)
 }
 
 describe('faults under the mcp service', () => {
@@ -83,7 +92,7 @@ describe('faults under the mcp service', () => {
     const down = await callTool(mcp.client, 'run_code', { code: 'print(1)' })
     expect(down.result.isError, JSON.stringify(down.json)).toBe(true)
     expectClearError(down.json)
-    expect(down.json.error.code).toBe('UNAVAILABLE')
+    expect(down.json.code).toBe('UNAVAILABLE')
 
     await docker('start', stack.sandboxContainer)
     const after = await runUntilSuccess('print("back")')
@@ -95,7 +104,7 @@ describe('faults under the mcp service', () => {
     // Contexts do not survive the sandbox: the old id is reported as such.
     const stale = await callTool(mcp.client, 'run_code', { code: '1', context_id: staleId })
     expect(stale.result.isError).toBe(true)
-    expect(stale.json.error.code).toBe('CONTEXT_NOT_FOUND')
+    expect(stale.json.code).toBe('CONTEXT_NOT_FOUND')
     // The mcp container itself never restarted.
     expect(await mcpContainerState()).toBe(mcpBefore)
     await waitHealthy(stack.sandboxContainer)

@@ -118,6 +118,6 @@ describe('MCP over Streamable HTTP in the stack', () => {
     expect(stopped.result.isError, JSON.stringify(stopped.json)).toBeFalsy()
     const gone = await callTool(mcp.client, 'run_code', { code: '1', context_id: id })
     expect(gone.result.isError).toBe(true)
-    expect(gone.json.error.code).toBe('CONTEXT_NOT_FOUND')
+    expect(gone.json.code).toBe('CONTEXT_NOT_FOUND')
   })
 })

@@ -1,7 +1,7 @@
 /**
  * Helpers for the end-to-end suite of the Docker stack (docker-compose.yml), which runs against a
- * stack that is already up: scripts/test-docker.sh brings it up, runs `vitest -c
- * vitest.e2e.config.ts` and takes it down. Against a stack of your own: `docker compose up -d`,
+ * stack that is already up: scripts/test-docker.sh brings it up, runs `vitest run --project
+ * e2e` and takes it down. Against a stack of your own: `docker compose up -d`,
  * then the same vitest command with the keys of your .env in the environment.
  */
 import { execFile } from 'node:child_process'
