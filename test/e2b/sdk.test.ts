@@ -208,4 +208,43 @@ describe('envd: files and commands', () => {
     const env = await sbx.commands.run('echo $GREETING', { envs: { GREETING: 'hello' } })
     expect(env.stdout).toBe('hello\n')
   })
+
+  test('writeFiles, read as blob and stream, getInfo, makeDir, remove', async () => {
+    const written = await sbx.files.write([
+      { path: 'many/a.txt', data: 'A' },
+      { path: 'many/b.bin', data: new Uint8Array([0, 1, 2]).buffer },
+    ])
+    expect(written.map((entry) => entry.name)).toEqual(['a.txt', 'b.bin'])
+    expect(await (await sbx.files.read('many/a.txt', { format: 'blob' })).text()).toBe('A')
+    const stream = await sbx.files.read('many/b.bin', { format: 'stream' })
+    expect([...new Uint8Array(await new Response(stream).arrayBuffer())]).toEqual([0, 1, 2])
+    expect(await sbx.files.getInfo('many/a.txt')).toMatchObject({ name: 'a.txt', size: 1 })
+    expect(await sbx.files.makeDir('made/deep')).toBe(true)
+    expect(await sbx.files.makeDir('made/deep')).toBe(false)
+    expect((await sbx.runCode('import os\nos.path.isdir("made/deep")')).text).toBe('True')
+    await sbx.files.remove('many/a.txt')
+    expect(await sbx.files.exists('many/a.txt')).toBe(false)
+  })
+
+  test('the README example', async () => {
+    await sbx.files.write('/home/user/sales.csv', 'month,total\nJan,10\nFeb,14\n')
+    const execution = await sbx.runCode(
+      'import pandas as pd\ndf = pd.read_csv("sales.csv")\ndf.plot(x="month"); df',
+    )
+    expect(execution.results.map((r) => r.formats())).toEqual([['html'], ['png']])
+    expect(execution.results[0]?.isMainResult).toBe(true)
+    expect((await sbx.commands.run('ls')).stdout).toContain('sales.csv')
+  })
+})
+
+test('E2B_DEBUG=true alone points the SDK here', async () => {
+  const previous = process.env.E2B_DEBUG
+  process.env.E2B_DEBUG = 'true'
+  try {
+    const viaEnv = await Sandbox.create()
+    expect((await viaEnv.runCode('21 * 2')).text).toBe('42')
+  } finally {
+    if (previous === undefined) delete process.env.E2B_DEBUG
+    else process.env.E2B_DEBUG = previous
+  }
 })
