@@ -6,12 +6,21 @@ import { type DockerConfig, DockerEnvSchema, dockerConfig } from './runtimes/doc
 
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback)
 const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback)
+/** A TCP port; 0 or `off` turns the listener off. */
+const optionalPort = (fallback: number) =>
+  z
+    .union([z.literal('off').transform(() => 0), z.coerce.number().int().min(0).max(65_535)])
+    .default(fallback)
 
 /** Environment variables the sandbox service reads, with defaults that work on a laptop. */
 const EnvSchema = z.object({
   SANDBOX_HOST: z.string().min(1).default('127.0.0.1'),
   SANDBOX_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
   SANDBOX_API_KEY: z.string().min(1).optional(),
+  /** E2B-compatible code interpreter (what E2B's SDK calls on 49999); 0 or off disables it. */
+  SANDBOX_E2B_PORT: optionalPort(49_999),
+  /** E2B-compatible envd (files and commands, Connect RPC); 0 or off disables it. */
+  SANDBOX_ENVD_PORT: optionalPort(49_983),
   /** Host names served besides loopback ones (DNS rebinding protection); `*` serves any. */
   SANDBOX_ALLOWED_HOSTS: commaList,
   /** Default execute timeout when a request gives none. */
@@ -53,6 +62,10 @@ export type Config = Readonly<{
   host: string
   port: number
   apiKey: string | undefined
+  /** Port of the E2B-compatible code interpreter; 0 = off. */
+  e2bPort: number
+  /** Port of the E2B-compatible envd (files, commands); 0 = off. */
+  envdPort: number
   allowedHosts: readonly string[]
   defaultTimeoutMs: number
   maxTimeoutMs: number
@@ -94,6 +107,8 @@ export function loadConfig(
     host: e.SANDBOX_HOST,
     port: e.SANDBOX_PORT,
     apiKey: e.SANDBOX_API_KEY,
+    e2bPort: e.SANDBOX_E2B_PORT,
+    envdPort: e.SANDBOX_ENVD_PORT,
     allowedHosts: e.SANDBOX_ALLOWED_HOSTS,
     defaultTimeoutMs: ms(e.SANDBOX_TIMEOUT),
     maxTimeoutMs: ms(e.SANDBOX_MAX_TIMEOUT),

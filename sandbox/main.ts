@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { serve } from '@hono/node-server'
 import { loadConfig } from './config.js'
+import { startE2bServers } from './e2b/server.js'
 import { createLogger } from './logger.js'
 import { createSandbox } from './sandbox.js'
 
@@ -17,6 +18,8 @@ const server = serve(
   { fetch: sandbox.app.fetch, hostname: config.host, port: config.port },
   (info) => log.info({ host: info.address, port: info.port }, 'sandbox listening'),
 )
+// The E2B SDK's ports (SANDBOX_E2B_PORT, SANDBOX_ENVD_PORT), over the same contexts.
+const e2b = await startE2bServers({ config, contexts: sandbox.contexts, log })
 
 let stopping = false
 async function shutdown(signal: string): Promise<void> {
@@ -25,7 +28,11 @@ async function shutdown(signal: string): Promise<void> {
   log.info({ signal }, 'shutting down')
   server.close()
   try {
-    await sandbox.close()
+    try {
+      await e2b.close()
+    } finally {
+      await sandbox.close()
+    }
   } finally {
     process.exit(0)
   }
