@@ -1,6 +1,6 @@
 // Our execution events as E2B's JSON lines: the one place that knows E2B's result keys and
 // line types (the wire format of E2B's code-interpreter server, template/server).
-import type { ExecutionEvent, MimeBundle } from '../api.js'
+import type { ExecutionEvent, ResultEntry } from '../api.js'
 
 /** MIME type → the key E2B's Result carries it under; anything else goes to `extra`. */
 const KEY_BY_MIME: Record<string, string> = {
@@ -20,12 +20,10 @@ const KEY_BY_MIME: Record<string, string> = {
 
 export type E2bLine = Record<string, unknown> & { type: string }
 
-/**
- * One rich output as E2B's `result` line.
- * @param isMainResult - whether it is the cell's value (execute_result) rather than a display
- */
-export function resultLine(data: MimeBundle, isMainResult: boolean): E2bLine {
-  const line: E2bLine = { type: 'result', is_main_result: isMainResult }
+/** One rich output as E2B's `result` line; `is_main_result` marks the cell's value. */
+export function resultLine(entry: ResultEntry): E2bLine {
+  const { is_main_result: isMainResult, ...data } = entry
+  const line: E2bLine = { type: 'result', is_main_result: isMainResult === true }
   const extra: Record<string, unknown> = {}
   for (const [mime, value] of Object.entries(data)) {
     const key = KEY_BY_MIME[mime]
@@ -44,41 +42,14 @@ function unquote(text: string): string {
   return quoted ? text.slice(1, -1) : text
 }
 
-/**
- * Whether a rich output is the cell's value. Our result events carry `is_main_result` once the
- * contract has it; until then the cell's value is told apart by where it comes: the last result
- * with text/plain that is not a figure matplotlib flushed after the cell (post_execute).
- * @returns the flag the event carries, or undefined when it must be guessed at the end
- */
-export function mainResultFlag(event: ExecutionEvent & { type: 'result' }): boolean | undefined {
-  const flag = (event as { is_main_result?: unknown }).is_main_result
-  return typeof flag === 'boolean' ? flag : undefined
-}
-
-/** Among results without a flag, the index of the cell's value (see mainResultFlag), or -1. */
-export function guessMainResult(results: MimeBundle[]): number {
-  for (let i = results.length - 1; i >= 0; i -= 1) {
-    const text = results[i]?.['text/plain']
-    if (typeof text !== 'string') continue
-    if (text.startsWith('<Figure size') && 'image/png' in (results[i] ?? {})) continue
-    return i
-  }
-  return -1
-}
-
-/**
- * Maps one of our events to E2B's lines; results without a flag are held by the caller and
- * written at the end (mainResultFlag).
- */
+/** Maps one of our events to E2B's lines. */
 export function eventLines(event: ExecutionEvent, now: () => string): E2bLine[] {
   switch (event.type) {
     case 'stdout':
     case 'stderr':
       return [{ type: event.type, text: event.text, timestamp: now() }]
-    case 'result': {
-      const flag = mainResultFlag(event)
-      return flag === undefined ? [] : [resultLine(event.data, flag)]
-    }
+    case 'result':
+      return [resultLine(event.data)]
     case 'error': {
       const { name, value, traceback } = event.error
       return [{ type: 'error', name, value, traceback }]

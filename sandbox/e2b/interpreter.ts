@@ -4,7 +4,7 @@ import { Hono } from 'hono'
 import { stream } from 'hono/streaming'
 import type { Logger } from 'pino'
 import { z } from 'zod'
-import type { Context, ExecutionEvent, Language, MimeBundle } from '../api.js'
+import type { Context, ExecutionEvent, Language } from '../api.js'
 import type { Config } from '../config.js'
 import type { ContextService } from '../contexts.js'
 import { describeError, SandboxError } from '../errors.js'
@@ -12,7 +12,7 @@ import { hostCheck } from '../middleware/host-check.js'
 import { checkAccessToken } from './auth.js'
 import { type DefaultContexts, normalizeLanguage } from './defaults.js'
 import { withEnvVars } from './env-vars.js'
-import { type E2bLine, eventLines, guessMainResult, resultLine } from './events.js'
+import { type E2bLine, eventLines } from './events.js'
 
 /** E2B's server writes a keepalive line after this much silence, so proxies keep the stream. */
 export const KEEPALIVE_MS = 5_000 // 5 s
@@ -114,7 +114,6 @@ type Run = {
  */
 async function runAsLines(run: Run, write: (line: E2bLine) => Promise<unknown>): Promise<void> {
   const now = () => new Date().toISOString()
-  const unflagged: MimeBundle[] = []
   let pending: Promise<unknown> = Promise.resolve()
   const send = (line: E2bLine) => {
     pending = pending.then(() => write(line))
@@ -122,8 +121,6 @@ async function runAsLines(run: Run, write: (line: E2bLine) => Promise<unknown>):
   }
   const keepalive = setInterval(() => send({ type: 'keepalive' }), KEEPALIVE_MS)
   const onEvent = (event: ExecutionEvent) => {
-    if (event.type === 'result' && eventLines(event, now).length === 0) unflagged.push(event.data)
-    if (event.type === 'end') flushResults(unflagged, send)
     for (const line of eventLines(event, now)) send(line)
   }
   try {
@@ -131,21 +128,12 @@ async function runAsLines(run: Run, write: (line: E2bLine) => Promise<unknown>):
       run.contexts.execute(run.id, { code: run.code }, { signal: run.signal, ...options, onEvent }),
     )
   } catch (error) {
-    flushResults(unflagged, send)
     const { code, message } = describeError(error).body.error
     send({ type: 'error', name: code, value: message, traceback: '' })
   } finally {
     clearInterval(keepalive)
   }
   await pending
-}
-
-function flushResults(results: MimeBundle[], send: (line: E2bLine) => void): void {
-  const main = guessMainResult(results)
-  results.forEach((data, index) => {
-    send(resultLine(data, index === main))
-  })
-  results.length = 0
 }
 
 /** A body that is not what E2B's server accepts: FastAPI answers 422 `{detail: [...]}`. */

@@ -5,16 +5,18 @@ import { loadConfig } from '../../sandbox/config.js'
 import type { ContextService } from '../../sandbox/contexts.js'
 import { DefaultContexts } from '../../sandbox/e2b/defaults.js'
 import { toWorkspacePath } from '../../sandbox/e2b/envd-paths.js'
-import { guessMainResult, resultLine } from '../../sandbox/e2b/events.js'
+import { resultLine } from '../../sandbox/e2b/events.js'
 import { createInterpreterApp } from '../../sandbox/e2b/interpreter.js'
 import { createLogger } from '../../sandbox/logger.js'
 
 describe('result lines', () => {
   test('MIME types become E2B keys; others go to extra; a string value loses its quotes', () => {
-    const line = resultLine(
-      { 'text/plain': "'hi'", 'image/png': 'iVBOR', 'application/vnd.x+json': { a: 1 } },
-      true,
-    )
+    const line = resultLine({
+      'text/plain': "'hi'",
+      'image/png': 'iVBOR',
+      'application/vnd.x+json': { a: 1 },
+      is_main_result: true,
+    })
     expect(line).toEqual({
       type: 'result',
       is_main_result: true,
@@ -24,12 +26,12 @@ describe('result lines', () => {
     })
   })
 
-  test('the main result is the last text one that is not a flushed matplotlib figure', () => {
-    const figure = { 'text/plain': '<Figure size 640x480 with 1 Axes>', 'image/png': 'x' }
-    const lines = { 'text/plain': '[<matplotlib.lines.Line2D at 0x1>]' }
-    expect(guessMainResult([lines, figure])).toBe(0)
-    expect(guessMainResult([figure])).toBe(-1)
-    expect(guessMainResult([{ 'text/html': '<b>' }])).toBe(-1)
+  test('a display is not the main result', () => {
+    expect(resultLine({ 'text/html': '<b>' })).toEqual({
+      type: 'result',
+      is_main_result: false,
+      html: '<b>',
+    })
   })
 })
 

@@ -81,11 +81,10 @@ describe('runCode', () => {
     expect(after.text).toBe('gone')
   })
 
-  // tslab (our JS/TS kernel) prints a cell's value to stdout rather than sending an
-  // execute_result, so `text` stays undefined where E2B's JS kernel would set it.
   test('JavaScript and TypeScript', async () => {
     const js = await sbx.runCode('const a = 20; a * 2 + 2', { language: 'js' })
-    expect(js.logs.stdout.join('')).toBe('42\n')
+    expect(js.text).toBe('42')
+    expect(js.logs.stdout).toEqual([])
     expect(js.error).toBeUndefined()
     const ts = await sbx.runCode('const n: number = 41; console.log(n + 1)', {
       language: 'typescript',
