@@ -14,12 +14,22 @@ if (!config.apiKey && !['127.0.0.1', 'localhost', '::1'].includes(config.host)) 
   )
 }
 const sandbox = await createSandbox(config, log)
+// The E2B SDK's ports (SANDBOX_E2B_PORT, SANDBOX_ENVD_PORT), over the same contexts. Bound before
+// the API answers /health: a port that is taken ends the service at once, with a clear line.
+const e2b = await startE2bServers({ config, contexts: sandbox.contexts, log }).catch(
+  async (error: unknown) => {
+    log.fatal(
+      { err: error },
+      'cannot listen for the E2B SDK; free the port or change SANDBOX_E2B_PORT / SANDBOX_ENVD_PORT (0 turns one off)',
+    )
+    await sandbox.close()
+    process.exit(1)
+  },
+)
 const server = serve(
   { fetch: sandbox.app.fetch, hostname: config.host, port: config.port },
   (info) => log.info({ host: info.address, port: info.port }, 'sandbox listening'),
 )
-// The E2B SDK's ports (SANDBOX_E2B_PORT, SANDBOX_ENVD_PORT), over the same contexts.
-const e2b = await startE2bServers({ config, contexts: sandbox.contexts, log })
 
 let stopping = false
 async function shutdown(signal: string): Promise<void> {

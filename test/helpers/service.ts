@@ -17,6 +17,9 @@ export async function spawnService(env: Record<string, string> = {}) {
     env: {
       ...process.env,
       SANDBOX_PORT: String(port),
+      // Tests spawn services side by side: the E2B SDK's fixed ports stay off unless asked for.
+      SANDBOX_E2B_PORT: '0',
+      SANDBOX_ENVD_PORT: '0',
       SANDBOX_WORKSPACE_ROOT: workspaceRoot,
       LOG_LEVEL: 'info',
       ...env,

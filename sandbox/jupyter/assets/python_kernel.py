@@ -1,5 +1,5 @@
 # Starts ipykernel with a memory limit and three latency fixes for ipykernel 6.x.
-# 0. SCI_KERNEL_MEMORY_BYTES caps the kernel's address space, so a memory bomb ends in a
+# 0. SCI_KERNEL_MEMORY_BYTES caps how far the kernel's address space grows, so a memory bomb ends in a
 #    MemoryError inside the cell instead of starving the machine. At the cap there may be no memory
 #    left to format and send the MemoryError itself: the hard limit is HEADROOM_BYTES higher, and
 #    the soft limit is raised to it for the error report, then lowered when the next cell starts.
@@ -96,7 +96,16 @@ def _emit_tail(self):
     publish_display_data({DROPPED_MIME: {"stream": self.name, "chars": dropped}})
 
 
-MEMORY_BYTES = int(os.environ.pop("SCI_KERNEL_MEMORY_BYTES", "0"))
+def _address_space_bytes():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * resource.getpagesize()
+
+
+# The cap is what the kernel may add to the address space it starts with, so that it means the
+# same for a kernel forked from the template, which starts with numpy, pandas and matplotlib
+# mapped (about 0.25 GiB more than a cold kernel at this point).
+_cap = int(os.environ.pop("SCI_KERNEL_MEMORY_BYTES", "0"))
+MEMORY_BYTES = _cap + _address_space_bytes() if _cap > 0 else 0
 HEADROOM_BYTES = 64 << 20
 
 
