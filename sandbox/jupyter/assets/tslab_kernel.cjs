@@ -151,6 +151,48 @@ jupyter.ZmqServer.prototype.handleExecute = async function handleExecute(sock, m
   send('execute_reply', content, sock)
 }
 
+// zeromq.js 6 allows one send in flight per socket. Its send() completes at once, but after 512
+// operations in a row on a socket it defers one to the next turn of the event loop (so that I/O is
+// not starved), and a send made meanwhile throws EBUSY ("Socket is busy writing"). tslab sends
+// without waiting, so on IOPub (status busy, execute_result, status idle for each `1+1`) the
+// 514th message, the 168th execute's status idle, was lost; the client never saw the execute end.
+// A send that finds the socket busy is queued here behind the one in flight, in order.
+const zmq = require(require.resolve('zeromq', { paths: [tslab] }))
+for (const Socket of [zmq.Publisher, zmq.Router, zmq.Reply]) {
+  const send = Socket.prototype.send
+  /** Per socket: the last send the native socket accepted, and the end of the queue behind it. */
+  const inFlight = new WeakMap()
+  const queues = new WeakMap()
+  // The native method is read-only: an assignment would not replace it.
+  Object.defineProperty(Socket.prototype, 'send', {
+    configurable: true,
+    writable: true,
+    value: function queuedSend(message) {
+      if (!queues.has(this)) {
+        try {
+          const sent = send.call(this, message)
+          inFlight.set(this, sent)
+          return sent
+        } catch (err) {
+          if (err?.code !== 'EBUSY') throw err
+        }
+      }
+      const run = () => send.call(this, message)
+      const sent = (queues.get(this) ?? inFlight.get(this) ?? Promise.resolve()).then(run, run)
+      queues.set(this, sent)
+      const settled = () => {
+        if (queues.get(this) === sent) queues.delete(this)
+      }
+      // tslab does not wait on its sends: report a failed one, as its unhandledRejection would.
+      sent.then(settled, (err) => {
+        settled()
+        console.error('zeromq send failed:', err)
+      })
+      return sent
+    },
+  })
+}
+
 // process.exit() from user code must end the kernel at once: a normal exit first waits for
 // zeromq to deliver queued messages, sometimes for good, and the kernel then looks alive but
 // answers nothing until the execute times out.
