@@ -7,6 +7,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import os from 'node:os'
+import { SandboxApiError } from '../client/index.js'
 import { descendants } from '../test/helpers/processes.js'
 import { spawnService } from '../test/helpers/service.js'
 
@@ -41,12 +42,20 @@ async function sample(cycle: number): Promise<void> {
     rssMiB: Math.round(rss),
     fds: readdirSync(`/proc/${pid}/fd`).length,
     kernels: descendants(pid).filter((p) => /python_kernel|tslab_kernel/.test(p.cmdline)).length,
-    contexts: (await service.api('GET', '/api/v1/contexts')).body.total,
+    contexts: (await service.client.listContexts()).total,
     tmp: readdirSync(os.tmpdir()).length,
     failures,
   })
   const last = samples.at(-1)
   process.stderr.write(`${JSON.stringify(last)}\n`)
+}
+
+/** The call's result, or undefined when the service answered with an error status. */
+function answered<T>(call: Promise<T>): Promise<T | undefined> {
+  return call.catch((error: unknown) => {
+    if (error instanceof SandboxApiError && error.status !== undefined) return undefined
+    throw error
+  })
 }
 
 function codeFor(cycle: number): { code: string; timeout?: number } {
@@ -58,15 +67,15 @@ function codeFor(cycle: number): { code: string; timeout?: number } {
 try {
   await sample(0)
   for (let cycle = 1; cycle <= cycles; cycle++) {
-    const created = await service.api('POST', '/api/v1/contexts', {})
-    if (created.status !== 201) {
+    const created = await answered(service.client.createContext({}))
+    if (created === undefined) {
       failures += 1
       continue
     }
-    const id = created.body.context_id
-    const { status } = await service.api('POST', `/api/v1/contexts/${id}/execute`, codeFor(cycle))
-    if (status !== 200) failures += 1
-    if ((await service.api('DELETE', `/api/v1/contexts/${id}`)).status !== 200) failures += 1
+    if ((await answered(service.client.execute(created.context_id, codeFor(cycle)))) === undefined)
+      failures += 1
+    if ((await answered(service.client.stopContext(created.context_id))) === undefined)
+      failures += 1
     if (cycle % every === 0) await sample(cycle)
   }
 } finally {

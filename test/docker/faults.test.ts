@@ -48,18 +48,19 @@ describe.skipIf(skipDocker)('docker runtime: containers killed from outside', ()
     const killed = await containerIdOf(s, a)
     await docker('kill', killed)
     await vi.waitFor(async () => {
-      expect((await s.api('GET', `/api/v1/contexts/${a}`)).body.status).toBe('error')
+      expect((await s.client.getContext(a)).status).toBe('error')
     }, poll(5000))
-    const { body: context } = await s.api('GET', `/api/v1/contexts/${a}`)
+    const context = await s.client.getContext(a)
     expect(context.message).toMatch(/lost/)
 
     const started = performance.now()
-    const result = await exec(s, a, '1 + 1')
+    const refused = await exec(s, a, '1 + 1').then(
+      () => undefined,
+      (error: unknown) => error,
+    )
     expect(performance.now() - started).toBeLessThan(2000)
-    expect(result.status).toBe(409)
-    expect(result.error).toMatchObject({ code: 'EXECUTION_FAILED', reason: 'kernel_lost' })
-    const files = await s.api('GET', `/api/v1/contexts/${a}/files`)
-    expect(files.status).toBe(409)
+    expect(refused).toMatchObject({ status: 409, code: 'EXECUTION_FAILED', reason: 'kernel_lost' })
+    await expect(s.client.listFiles(a)).rejects.toMatchObject({ status: 409 })
 
     expect((await exec(s, b, 'print(y)')).output.stdout).toBe('2\n')
     // The dead container was removed by the runtime.
@@ -69,10 +70,9 @@ describe.skipIf(skipDocker)('docker runtime: containers killed from outside', ()
     )
 
     // Restart gives the context a new container: state and files are gone, and it says so.
-    const restarted = await s.api('POST', `/api/v1/contexts/${a}/restart`)
-    expect(restarted.status).toBe(200)
-    expect(restarted.body.status).toBe('active')
-    expect((await exec(s, a, 'print(x)')).error.name).toBe('NameError')
+    const restarted = await s.client.restart(a)
+    expect(restarted.status).toBe('active')
+    expect((await exec(s, a, 'print(x)')).error?.name).toBe('NameError')
     expect(await containerIdOf(s, a)).not.toBe(killed)
     const upload = await fetch(`${s.baseUrl}/api/v1/contexts/${a}/files?path=after.txt`, {
       method: 'PUT',
@@ -81,8 +81,7 @@ describe.skipIf(skipDocker)('docker runtime: containers killed from outside', ()
     expect(upload.status).toBe(201)
     expect((await exec(s, a, 'print(open("after.txt").read())')).output.stdout).toBe('after\n')
 
-    for (const id of [a, b])
-      expect((await s.api('DELETE', `/api/v1/contexts/${id}`)).status).toBe(200)
+    for (const id of [a, b]) await s.client.stopContext(id)
   })
 
   it('H1: a kill during a long execution ends it at once with EXECUTION_FAILED', async () => {
@@ -96,7 +95,7 @@ describe.skipIf(skipDocker)('docker runtime: containers killed from outside', ()
     expect(performance.now() - started).toBeLessThan(10_000)
     expect(result.success).toBe(false)
     expect(result.error).toMatchObject({ code: 'EXECUTION_FAILED', reason: 'kernel_lost' })
-    expect((await s.api('DELETE', `/api/v1/contexts/${a}`)).status).toBe(200)
+    await s.client.stopContext(a)
   })
 
   it('a pooled container that dies is dropped from the pool, not handed out', async () => {
@@ -109,7 +108,7 @@ describe.skipIf(skipDocker)('docker runtime: containers killed from outside', ()
     expect((await exec(s, id, '1 + 1')).results).toEqual([
       { 'text/plain': '2', is_main_result: true },
     ])
-    await s.api('DELETE', `/api/v1/contexts/${id}`)
+    await s.client.stopContext(id)
   })
 })
 
@@ -120,17 +119,17 @@ describe.skipIf(skipDocker)('docker runtime: teardown leaves no container', () =
       const a = await createContext(s)
       const b = await createContext(s)
       const container = await containerIdOf(s, a)
-      expect((await s.api('DELETE', `/api/v1/contexts/${a}`)).status).toBe(200)
+      await s.client.stopContext(a)
       expect(await containersOf(s.scope)).not.toContain(container)
-      expect((await s.api('DELETE', `/api/v1/contexts/${a}`)).status).toBe(404)
+      await expect(s.client.stopContext(a)).rejects.toMatchObject({ status: 404 })
       // D3: a delete during an execution ends it with an error, not a hang.
       const running = exec(s, b, 'import time\ntime.sleep(60)', 120)
       await new Promise((resolve) => setTimeout(resolve, 500))
-      expect((await s.api('DELETE', `/api/v1/contexts/${b}`)).status).toBe(200)
+      await s.client.stopContext(b)
       expect((await running).success).toBe(false)
       // One-shot runs throw their container away.
-      const once = await s.api('POST', '/api/v1/execute', { code: 'print(6 * 7)' })
-      expect(once.body.output.stdout).toBe('42\n')
+      const once = await s.client.runOnce({ code: 'print(6 * 7)' })
+      expect(once.output.stdout).toBe('42\n')
       await s.sandbox.pool.filled()
       await vi.waitFor(
         async () => expect(await containersOf(s.scope)).toHaveLength(1),
@@ -156,7 +155,7 @@ describe.skipIf(skipDocker)('docker runtime: teardown leaves no container', () =
       SANDBOX_POOL_TYPESCRIPT: '0',
     })
     try {
-      const { body } = await service.api('POST', '/api/v1/contexts', {})
+      const body = await service.client.createContext({})
       expect(body.context_id).toBeDefined()
       await vi.waitFor(
         async () => expect((await containersOf(scope)).length).toBeGreaterThanOrEqual(2),
@@ -181,7 +180,7 @@ describe.skipIf(skipDocker)('docker runtime: teardown leaves no container', () =
       SANDBOX_POOL_TYPESCRIPT: '0',
     })
     try {
-      await crashed.api('POST', '/api/v1/contexts', {})
+      await crashed.client.createContext({})
       await vi.waitFor(
         async () => expect((await containersOf(scope)).length).toBeGreaterThanOrEqual(2),
         poll(30_000),
@@ -197,7 +196,7 @@ describe.skipIf(skipDocker)('docker runtime: teardown leaves no container', () =
         for (const orphan of orphans) expect(left).not.toContain(orphan)
         // Registry = reality: only the new instance's warm container.
         expect(left.length).toBe(1)
-        expect((await next.api('GET', '/api/v1/contexts')).body.total).toBe(0)
+        expect((await next.client.listContexts()).total).toBe(0)
       } finally {
         await next.close()
       }

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { errorOf } from '../helpers/sandbox.js'
 import {
   cgroupLimits,
   containerIdOf,
@@ -53,7 +54,7 @@ describe.skipIf(skipDocker)('docker runtime: limits', () => {
 
   it('F11: the cgroup limits inside a context match the configuration', async () => {
     const id = await createContext(s)
-    const { body } = await s.api('GET', `/api/v1/contexts/${id}`)
+    const body = await s.client.getContext(id)
     expect(body.limits).toEqual({
       memory_mb: 384,
       cpus: 1,
@@ -82,16 +83,15 @@ describe.skipIf(skipDocker)('docker runtime: limits', () => {
       'import os\nst = os.statvfs("/workspace")\nprint(st.f_blocks * st.f_frsize)',
     )
     expect(Number(df.output.stdout)).toBe(64 * MIB)
-    await s.api('DELETE', `/api/v1/contexts/${id}`)
+    await s.client.stopContext(id)
   })
 
   it('takes per-request limits up to the maxima: memory, CPUs and pids on a warm container', async () => {
     await s.sandbox.pool.filled()
     const requested = Date.now()
-    const { status, body } = await s.api('POST', '/api/v1/contexts', {
+    const body = await s.client.createContext({
       limits: { memory_mb: 768, cpus: 0.5, pids: 300 },
     })
-    expect(status).toBe(201)
     // A warm container, updated in place (created before the request), named after its context.
     const [created, name] = (
       await docker(
@@ -108,21 +108,18 @@ describe.skipIf(skipDocker)('docker runtime: limits', () => {
     expect(Number(cg.memory)).toBe(768 * MIB)
     expect(Number(cg.pids)).toBe(300)
     expect(Number(cg.quota) / Number(cg.period)).toBe(0.5)
-    await s.api('DELETE', `/api/v1/contexts/${body.context_id}`)
+    await s.client.stopContext(body.context_id)
   })
 
   it('takes a /workspace size of its own on a fresh container', async () => {
-    const { status, body } = await s.api('POST', '/api/v1/contexts', {
-      limits: { workspace_mb: 128 },
-    })
-    expect(status).toBe(201)
+    const body = await s.client.createContext({ limits: { workspace_mb: 128 } })
     const df = await exec(
       s,
       body.context_id,
       'import os\nst = os.statvfs("/workspace")\nprint(st.f_blocks * st.f_frsize)',
     )
     expect(Number(df.output.stdout)).toBe(128 * MIB)
-    await s.api('DELETE', `/api/v1/contexts/${body.context_id}`)
+    await s.client.stopContext(body.context_id)
   })
 
   it('refuses limits above the maxima, unknown networks and unknown fields (400 INVALID_PARAMS)', async () => {
@@ -135,12 +132,13 @@ describe.skipIf(skipDocker)('docker runtime: limits', () => {
       [{ memory: 100 }, 'memory'],
     ] as const
     for (const [limits, mentions] of cases) {
-      const { status, body } = await s.api('POST', '/api/v1/contexts', { limits })
+      // Raw: bodies the typed client cannot express, and the whole envelope (issues included).
+      const { status, body } = await s.rawRequest('POST', '/api/v1/contexts', { limits })
       expect(status, JSON.stringify(limits)).toBe(400)
-      expect(body.error.code).toBe('INVALID_PARAMS')
-      expect(JSON.stringify(body.error)).toContain(mentions)
+      expect(errorOf(body)?.code).toBe('INVALID_PARAMS')
+      expect(JSON.stringify(errorOf(body))).toContain(mentions)
     }
-    expect((await s.api('GET', '/api/v1/contexts')).body.total).toBe(1)
+    expect((await s.client.listContexts()).total).toBe(1)
   })
 
   it('A5: a memory bomb is stopped by the memory limit with a clear error; the context recovers', async () => {
@@ -159,10 +157,12 @@ describe.skipIf(skipDocker)('docker runtime: limits', () => {
     // The runtime saw Docker's oom event: LIMIT_EXCEEDED memory. (Were that event late, the plain
     // kernel death would be reported instead.)
     expect(['LIMIT_EXCEEDED/memory', 'EXECUTION_FAILED/kernel_died']).toContain(
-      `${result.error.code}/${result.error.reason}`,
+      `${result.error?.code}/${result.error?.reason}`,
     )
-    if (result.error.code === 'LIMIT_EXCEEDED') expect(result.error.value).toContain('256 MiB')
-    console.info(`memory bomb: ${result.error.code}/${result.error.reason}: ${result.error.value}`)
+    if (result.error?.code === 'LIMIT_EXCEEDED') expect(result.error?.value).toContain('256 MiB')
+    console.info(
+      `memory bomb: ${result.error?.code}/${result.error?.reason}: ${result.error?.value}`,
+    )
     // The kernel was killed by the cgroup's OOM killer, inside the context's container.
     const cg = await cgroupLimits(s, id)
     expect(Number(cg.memory)).toBe(256 * MIB)
@@ -170,7 +170,7 @@ describe.skipIf(skipDocker)('docker runtime: limits', () => {
     const after = await exec(s, id, "print('x' in globals(), 1 + 1)")
     expect(after.output.stdout).toBe('False 2\n')
     await assertServiceAndCanary()
-    await s.api('DELETE', `/api/v1/contexts/${id}`)
+    await s.client.stopContext(id)
   })
 
   it('A8: a fork bomb is contained by the pids limit; the service and other contexts can still fork', async () => {
@@ -194,7 +194,7 @@ describe.skipIf(skipDocker)('docker runtime: limits', () => {
     const result = await bomb
     expect(performance.now() - started).toBeLessThan(30_000)
     expect(result.success).toBe(false)
-    expect(result.error.code).toBe('EXECUTION_TIMEOUT')
+    expect(result.error?.code).toBe('EXECUTION_TIMEOUT')
     // The bomb swallows KeyboardInterrupt: the kernel (and every process of its group) was killed.
     expect(result.context_restarted).toBe(true)
     // The limit bit: the bomb filled the container's pids cgroup up to its limit, not beyond.
@@ -214,7 +214,7 @@ describe.skipIf(skipDocker)('docker runtime: limits', () => {
     console.info(`fork bomb: pids.current ${pidsDuring} during (limit 128), ${pidsAfter} after`)
     if (pidsAfter !== undefined) expect(pidsAfter).toBeLessThan(64)
     await assertServiceAndCanary()
-    await s.api('DELETE', `/api/v1/contexts/${id}`)
+    await s.client.stopContext(id)
   })
 
   it('A11: filling /workspace fails with ENOSPC at its size; the canary can still write', async () => {
@@ -226,7 +226,7 @@ describe.skipIf(skipDocker)('docker runtime: limits', () => {
       30,
     )
     expect(result.success).toBe(false)
-    expect(result.error.value).toContain('No space left on device')
+    expect(result.error?.value).toContain('No space left on device')
     const upload = await fetch(`${s.baseUrl}/api/v1/contexts/${canary}/files?path=ok.txt`, {
       method: 'PUT',
       body: 'ok',
@@ -241,7 +241,7 @@ describe.skipIf(skipDocker)('docker runtime: limits', () => {
     const fullBody = (await full.json()) as { error: unknown }
     expect(fullBody.error).toMatchObject({ code: 'LIMIT_EXCEEDED', reason: 'disk' })
     await assertServiceAndCanary()
-    await s.api('DELETE', `/api/v1/contexts/${id}`)
+    await s.client.stopContext(id)
   })
 
   it('F7: with network "none" a connection attempt or a DNS lookup fails fast', async () => {

@@ -126,7 +126,7 @@ describe('sandbox-eval --url', () => {
         'pass',
       ]),
     )
-    expect((await s.api('GET', '/api/v1/contexts')).body.total).toBe(0)
+    expect((await s.client.listContexts()).total).toBe(0)
   })
 
   it('exits 0 with --no-fail although a case failed', async () => {

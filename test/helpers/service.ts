@@ -3,11 +3,14 @@ import { mkdtemp } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { vi } from 'vitest'
+import { createSandboxClient } from '../../client/index.js'
 import { freePort } from '../../sandbox/jupyter/server.js'
+import { rawRequester } from './sandbox.js'
 
 /**
  * Starts the real service as its own process (`node --import tsx sandbox/main.ts`) on a random
- * port, so tests can measure it from outside (pid, RSS, fds) and kill it.
+ * port, so tests can measure it from outside (pid, RSS, fds) and kill it. Its `client` is the typed
+ * sandbox client (with SANDBOX_API_KEY when given); `rawRequest` is for tests of the wire itself.
  * @param env - SANDBOX_* settings on top of the test process environment
  */
 export async function spawnService(env: Record<string, string> = {}) {
@@ -53,23 +56,6 @@ export async function spawnService(env: Record<string, string> = {}) {
       `service exited with ${child.exitCode ?? child.signalCode} before it was healthy`,
     )
   const baseUrl = `http://127.0.0.1:${port}`
-  // biome-ignore lint/suspicious/noExplicitAny: tests read loosely-typed JSON bodies
-  const api = async (
-    method: string,
-    route: string,
-    body?: unknown,
-  ): Promise<{ status: number; body: any }> => {
-    const response = await fetch(baseUrl + route, {
-      method,
-      headers: { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
-    const text = await response.text()
-    try {
-      return { status: response.status, body: JSON.parse(text) }
-    } catch {
-      return { status: response.status, body: text }
-    }
-  }
-  return { child, exited, baseUrl, api, workspaceRoot }
+  const client = createSandboxClient({ baseUrl, apiKey: env.SANDBOX_API_KEY })
+  return { child, exited, baseUrl, client, rawRequest: rawRequester(baseUrl), workspaceRoot }
 }

@@ -8,6 +8,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import type { ExecutionResult, Language } from '../../sandbox/api.js'
 import { descendants } from '../helpers/processes.js'
 import { spawnService } from '../helpers/service.js'
 
@@ -21,7 +22,7 @@ type Exploit = {
   expect: string
   timeout: number
   code: string
-  language: string
+  language: Language
 }
 
 function loadExploits(): Exploit[] {
@@ -71,13 +72,13 @@ async function checkInvariants(): Promise<void> {
   // 2. Canaries answer and kept their state.
   for (const [language, id] of Object.entries(canaries)) {
     const code = language === 'python' ? 'print(canary, 1 + 1)' : 'console.log(canary, 1 + 1)'
-    const { body } = await service.api('POST', `/api/v1/contexts/${id}/execute`, { code })
-    expect(body.output?.stdout, `${language} canary`).toBe('alive 2\n')
+    const body = await service.client.execute(id, { code })
+    expect(body.output.stdout, `${language} canary`).toBe('alive 2\n')
   }
   // 3. Registry and reality agree: every kernel process is a context's or a warm one.
   await vi.waitFor(
     async () => {
-      const listed = (await service.api('GET', '/api/v1/contexts')).body.total
+      const listed = (await service.client.listContexts()).total
       expect(kernels(pid), 'kernel processes == contexts + warm pool').toBe(
         listed + (await poolReady()),
       )
@@ -90,7 +91,7 @@ async function checkInvariants(): Promise<void> {
   expect(fds(pid)).toBeLessThan(baselineFds + 64)
 }
 
-function checkVerdict(exploit: Exploit, result: any): void {
+function checkVerdict(exploit: Exploit, result: ExecutionResult): void {
   const [verdict, name] = exploit.expect.split(' ')
   switch (verdict) {
     case 'timeout':
@@ -130,11 +131,11 @@ beforeAll(async () => {
     SANDBOX_POOL_JAVASCRIPT: '1',
     SANDBOX_POOL_TYPESCRIPT: '0',
   })
-  for (const language of ['python', 'javascript']) {
-    const { body } = await service.api('POST', '/api/v1/contexts', { language })
-    canaries[language] = body.context_id
+  for (const language of ['python', 'javascript'] as const) {
+    const { context_id } = await service.client.createContext({ language })
+    canaries[language] = context_id
     const set = language === 'python' ? 'canary = "alive"' : 'var canary = "alive"'
-    await service.api('POST', `/api/v1/contexts/${body.context_id}/execute`, { code: set })
+    await service.client.execute(context_id, { code: set })
   }
   baselineFds = fds(service.child.pid ?? 0)
 })
@@ -146,29 +147,21 @@ afterAll(async () => {
 
 describe.each(loadExploits())('$file', (exploit) => {
   it(`${exploit.attacks} → ${exploit.expect}`, { timeout: 120_000 }, async () => {
-    const { body: context } = await service.api('POST', '/api/v1/contexts', {
-      language: exploit.language,
-    })
+    const context = await service.client.createContext({ language: exploit.language })
     const started = Date.now()
-    const { status, body: result } = await service.api(
-      'POST',
-      `/api/v1/contexts/${context.context_id}/execute`,
-      {
-        code: exploit.code,
-        timeout: exploit.timeout,
-      },
-    )
-    expect(status).toBe(200)
+    // Resolves only on 200: the verdict is in the result, never an HTTP error.
+    const result = await service.client.execute(context.context_id, {
+      code: exploit.code,
+      timeout: exploit.timeout,
+    })
     checkVerdict(exploit, result)
     expect(Date.now() - started).toBeLessThan((exploit.timeout + 15) * 1000)
 
     // The attacked context itself is usable afterwards.
     const probe = exploit.language === 'python' ? 'print("ok")' : 'console.log("ok")'
-    const after = await service.api('POST', `/api/v1/contexts/${context.context_id}/execute`, {
-      code: probe,
-    })
-    expect(after.body.output?.stdout).toBe('ok\n')
-    await service.api('DELETE', `/api/v1/contexts/${context.context_id}`)
+    const after = await service.client.execute(context.context_id, { code: probe })
+    expect(after.output.stdout).toBe('ok\n')
+    await service.client.stopContext(context.context_id)
 
     await checkInvariants()
   })

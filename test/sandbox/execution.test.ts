@@ -1,19 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { SandboxApiError } from '../../client/index.js'
+import type { Language } from '../../sandbox/api.js'
 import { descendants } from '../helpers/processes.js'
 import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
 
 let s: RunningSandbox
 
-async function create(language = 'python'): Promise<string> {
-  const { status, body } = await s.api('POST', '/api/v1/contexts', { language })
-  expect(status).toBe(201)
-  return body.context_id
+async function create(language: Language = 'python'): Promise<string> {
+  return (await s.client.createContext({ language })).context_id
 }
 
-async function exec(id: string, code: string, extra: Record<string, unknown> = {}) {
-  const { status, body } = await s.api('POST', `/api/v1/contexts/${id}/execute`, { code, ...extra })
-  expect(status, JSON.stringify(body)).toBe(200)
-  return body
+function exec(id: string, code: string, extra: { timeout?: number } = {}) {
+  return s.client.execute(id, { code, ...extra })
 }
 
 beforeAll(async () => {
@@ -59,10 +57,10 @@ describe('timeouts and interrupts', () => {
       context_restarted: true,
       error: { code: 'EXECUTION_TIMEOUT' },
     })
-    expect(result.error.value).toContain('restarted')
+    expect(result.error?.value).toContain('restarted')
     const after = await exec(id, 'import os\nprint(1 + 1, os.path.basename(os.getcwd()))')
     expect(after.output.stdout).toBe(`2 ${id}\n`)
-    const { body } = await s.api('GET', `/api/v1/contexts/${id}`)
+    const body = await s.client.getContext(id)
     expect(body.status).toBe('active')
   })
 
@@ -70,12 +68,14 @@ describe('timeouts and interrupts', () => {
     const id = await create()
     const running = exec(id, 'import time\ntime.sleep(60)')
     await new Promise((resolve) => setTimeout(resolve, 500))
-    expect((await s.api('POST', `/api/v1/contexts/${id}/interrupt`)).status).toBe(200)
+    await s.client.interrupt(id)
     const result = await running
-    expect(result.error.name).toBe('KeyboardInterrupt')
-    expect((await s.api('POST', `/api/v1/contexts/${id}/interrupt`)).status).toBe(200)
-    const unknown = await s.api('POST', '/api/v1/contexts/ctx-nope/interrupt')
-    expect([unknown.status, unknown.body.error.code]).toEqual([404, 'CONTEXT_NOT_FOUND'])
+    expect(result.error?.name).toBe('KeyboardInterrupt')
+    await s.client.interrupt(id)
+    await expect(s.client.interrupt('ctx-nope')).rejects.toMatchObject({
+      status: 404,
+      code: 'CONTEXT_NOT_FOUND',
+    })
   })
 
   it('restart clears state, and a cell running during the restart ends with an error', async () => {
@@ -83,15 +83,15 @@ describe('timeouts and interrupts', () => {
     await exec(id, 'y = 5')
     const running = exec(id, 'import time\ntime.sleep(60)')
     await new Promise((resolve) => setTimeout(resolve, 500))
-    const restarted = await s.api('POST', `/api/v1/contexts/${id}/restart`)
-    expect(restarted.body.status).toBe('active')
+    const restarted = await s.client.restart(id)
+    expect(restarted.status).toBe('active')
     expect(await running).toMatchObject({
       success: false,
       context_restarted: true,
       error: { code: 'EXECUTION_FAILED' },
     })
     const after = await exec(id, 'print(y)')
-    expect(after.error.name).toBe('NameError')
+    expect(after.error?.name).toBe('NameError')
     expect((await exec(id, 'import os; print(os.getcwd())')).output.stdout).toContain(id)
   })
 })
@@ -100,7 +100,7 @@ describe('kernel death', () => {
   it.each([
     ['python', 'import os; os._exit(1)', 'z = 3', 'print(z)', 'print(1 + 1)'],
     ['javascript', 'process.exit(1)', 'var z = 3', 'console.log(z)', 'console.log(1 + 1)'],
-  ])(
+  ] as const)(
     '%s: reports the death, restarts the kernel, and no other context notices',
     async (language, die, set, get, check) => {
       const victim = await create(language)
@@ -121,12 +121,12 @@ describe('kernel death', () => {
 
 describe('delete after death', () => {
   it('deletes a context right after its kernel died, and the service stays up', async () => {
-    for (const language of ['python', 'javascript']) {
+    for (const language of ['python', 'javascript'] as const) {
       const id = await create(language)
       const die = language === 'python' ? 'import os; os._exit(1)' : 'process.exit(1)'
       const kernelId: string = (s.sandbox.contexts as any).contexts.get(id).binding.kernel.id
-      expect((await exec(id, die)).error.reason).toBe('kernel_died')
-      expect((await s.api('DELETE', `/api/v1/contexts/${id}`)).status).toBe(200)
+      expect((await exec(id, die)).error?.reason).toBe('kernel_died')
+      await s.client.stopContext(id)
       // The kernel Jupyter was restarting when the context went is shut down too, not leaked.
       const alive = () => descendants(process.pid).some((p) => p.cmdline.includes(kernelId))
       await vi.waitFor(
@@ -135,7 +135,7 @@ describe('delete after death', () => {
       )
     }
     await new Promise((resolve) => setTimeout(resolve, 1000))
-    expect((await s.api('GET', '/health')).status).toBe(200)
+    await s.client.health()
     expect((await exec(await create(), 'print(1)')).output.stdout).toBe('1\n')
   })
 })
@@ -147,17 +147,20 @@ describe('crash loop', () => {
     await exec(bystander, 'alive = "yes"')
     const reasons: string[] = []
     for (let i = 0; i < 8; i++) {
-      const { status, body } = await s.api('POST', `/api/v1/contexts/${id}/execute`, {
-        code: 'import os; os._exit(1)',
-      })
-      reasons.push(status === 200 ? body.error.reason : `${status} ${body.error.code}`)
-      if (status === 409) break
+      try {
+        const body = await s.client.execute(id, { code: 'import os; os._exit(1)' })
+        reasons.push(String(body.error?.reason))
+      } catch (error) {
+        if (!(error instanceof SandboxApiError)) throw error
+        reasons.push(`${error.status} ${error.code}`)
+        if (error.status === 409) break
+      }
     }
     expect(reasons.slice(0, 5)).toEqual(Array(5).fill('kernel_died'))
     expect(reasons).toContain('kernel_dead')
     expect(reasons.at(-1)).toBe('409 EXECUTION_FAILED')
-    expect((await s.api('GET', `/api/v1/contexts/${id}`)).body.status).toBe('error')
-    expect((await s.api('POST', `/api/v1/contexts/${id}/restart`)).body.status).toBe('active')
+    expect((await s.client.getContext(id)).status).toBe('error')
+    expect((await s.client.restart(id)).status).toBe('active')
     expect((await exec(id, 'print(1)')).output.stdout).toBe('1\n')
     expect((await exec(bystander, 'print(alive)')).output.stdout).toBe('yes\n')
   })
@@ -168,11 +171,11 @@ describe('memory limits', () => {
     const id = await create()
     await exec(id, 'kept = 1')
     const bomb = await exec(id, 'a = []\nwhile True:\n    a.append(bytearray(50 * 1024 * 1024))')
-    expect(bomb.error.name).toBe('MemoryError')
+    expect(bomb.error?.name).toBe('MemoryError')
     // At the limit even the kernel's own output thread cannot allocate: free the memory first.
     await exec(id, 'del a')
     expect((await exec(id, 'print(kept)')).output.stdout).toBe('1\n')
-    expect((await exec(id, 'x = bytearray(64 * 1024**3)')).error.name).toBe('MemoryError')
+    expect((await exec(id, 'x = bytearray(64 * 1024**3)')).error?.name).toBe('MemoryError')
   })
 
   it('restarts a JavaScript kernel that runs out of heap', async () => {
@@ -230,6 +233,6 @@ describe('concurrency', () => {
       '[0, 1, 2, 3]\n',
       '[0, 1, 2, 3, 4]\n',
     ])
-    await Promise.all(ids.map((id) => s.api('DELETE', `/api/v1/contexts/${id}`)))
+    await Promise.all(ids.map((id) => s.client.stopContext(id)))
   })
 })

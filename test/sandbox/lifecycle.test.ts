@@ -25,9 +25,9 @@ describe('limits', () => {
 
   it('stops contexts idle past SANDBOX_IDLE_TIMEOUT', async () => {
     await using s = await startSandbox({ idleTimeoutMs: 1500 })
-    const { body } = await s.api('POST', '/api/v1/contexts', {})
+    const body = await s.client.createContext({})
     await vi.waitFor(async () => {
-      expect((await s.api('GET', `/api/v1/contexts/${body.context_id}`)).status).toBe(404)
+      await expect(s.client.getContext(body.context_id)).rejects.toMatchObject({ status: 404 })
     }, poll())
     await vi.waitFor(() => expect(existsSync(body.working_dir)).toBe(false), poll())
   })
@@ -38,7 +38,7 @@ describe('warm pool', () => {
     await using s = await startSandbox({ poolSize: { python: 2, javascript: 0, typescript: 0 } })
     await vi.waitFor(() => expect(s.sandbox.pool.depth('python')).toBe(2), poll())
     for (let i = 0; i < 3; i++) {
-      expect((await s.api('POST', '/api/v1/contexts', {})).status).toBe(201)
+      await s.client.createContext({})
     }
     await vi.waitFor(() => expect(s.sandbox.pool.depth('python')).toBe(2), poll())
     expect(s.sandbox.contexts.size).toBe(3)
@@ -48,8 +48,7 @@ describe('warm pool', () => {
 describe('Jupyter Server failure', () => {
   it('restarts a dead Jupyter Server and reports the contexts whose kernels were lost', async () => {
     await using s = await startSandbox()
-    const { body } = await s.api('POST', '/api/v1/contexts', {})
-    const id = body.context_id
+    const { context_id: id } = await s.client.createContext({})
     const server = descendants(process.pid).find((p) => p.cmdline.includes('jupyter_server'))
     expect(server).toBeDefined()
     const kernels = descendants(server?.pid ?? 0).map((p) => p.pid)
@@ -57,22 +56,21 @@ describe('Jupyter Server failure', () => {
     process.kill(server?.pid ?? 0, 'SIGKILL')
 
     await vi.waitFor(async () => {
-      expect((await s.api('GET', `/api/v1/contexts/${id}`)).body.status).toBe('error')
+      expect((await s.client.getContext(id)).status).toBe('error')
     }, poll())
     // Orphaned kernels notice their server is gone and exit; none is left burning CPU.
     await vi.waitFor(() => expect(kernels.filter(isAlive)).toEqual([]), poll(10_000))
-    const lost = await s.api('POST', `/api/v1/contexts/${id}/execute`, { code: '1' })
-    expect([lost.status, lost.body.error.code, lost.body.error.reason]).toEqual([
-      409,
-      'EXECUTION_FAILED',
-      'kernel_lost',
-    ])
+    await expect(s.client.execute(id, { code: '1' })).rejects.toMatchObject({
+      status: 409,
+      code: 'EXECUTION_FAILED',
+      reason: 'kernel_lost',
+    })
 
-    await vi.waitFor(async () => expect((await s.api('GET', '/health')).status).toBe(200), poll())
-    const restarted = await s.api('POST', `/api/v1/contexts/${id}/restart`)
-    expect(restarted.body.status).toBe('active')
-    const after = await s.api('POST', `/api/v1/contexts/${id}/execute`, { code: 'print(2)' })
-    expect(after.body.output.stdout).toBe('2\n')
+    await vi.waitFor(() => s.client.health(), poll())
+    const restarted = await s.client.restart(id)
+    expect(restarted.status).toBe('active')
+    const after = await s.client.execute(id, { code: 'print(2)' })
+    expect(after.output.stdout).toBe('2\n')
   })
 })
 
@@ -82,9 +80,8 @@ describe('process lifecycle', () => {
   it('on SIGTERM stops every kernel and the Jupyter Server, removes workspaces and exits 0', async () => {
     const service = await spawnService()
     const dirs: string[] = []
-    for (const language of ['python', 'javascript', 'typescript']) {
-      const { status, body } = await service.api('POST', '/api/v1/contexts', { language })
-      expect(status).toBe(201)
+    for (const language of ['python', 'javascript', 'typescript'] as const) {
+      const body = await service.client.createContext({ language })
       dirs.push(body.working_dir)
     }
     const spawned = descendants(service.child.pid ?? 0)
@@ -98,8 +95,8 @@ describe('process lifecycle', () => {
 
   it('leaves no Jupyter Server or kernel behind when the service is killed with SIGKILL', async () => {
     const service = await spawnService()
-    await service.api('POST', '/api/v1/contexts', { language: 'python' })
-    await service.api('POST', '/api/v1/contexts', { language: 'javascript' })
+    await service.client.createContext({ language: 'python' })
+    await service.client.createContext({ language: 'javascript' })
     const spawned = descendants(service.child.pid ?? 0)
     expect(spawned.some((p) => p.cmdline.includes('jupyter_server'))).toBe(true)
     expect(spawned.filter((p) => kernelProcess.test(p.cmdline)).length).toBeGreaterThanOrEqual(2)
@@ -113,11 +110,9 @@ describe('process lifecycle', () => {
 describe('metrics', () => {
   it('exposes executions, limits, live contexts and pool depth in Prometheus format', async () => {
     await using s = await startSandbox({ maxOutputChars: 1000 })
-    const { body } = await s.api('POST', '/api/v1/contexts', {})
-    await s.api('POST', `/api/v1/contexts/${body.context_id}/execute`, {
-      code: 'print("x" * 5000)',
-    })
-    await s.api('POST', `/api/v1/contexts/${body.context_id}/execute`, { code: '1/0' })
+    const { context_id: id } = await s.client.createContext({})
+    await s.client.execute(id, { code: 'print("x" * 5000)' })
+    await s.client.execute(id, { code: '1/0' })
     const text = await (await fetch(`${s.baseUrl}/metrics`)).text()
     expect(text).toContain('sandbox_executions_total{language="python",outcome="success"} 1')
     expect(text).toContain('sandbox_executions_total{language="python",outcome="error"} 1')

@@ -13,16 +13,12 @@ it('keeps every log line JSON, with no Jupyter traceback, when a dying kernel is
   })
   try {
     for (let round = 0; round < 3; round++) {
-      const created = await service.api('POST', '/api/v1/contexts', { language: 'python' })
-      expect(created.status).toBe(201)
-      const id = created.body.context_id
-      const died = await service.api('POST', `/api/v1/contexts/${id}/execute`, {
-        code: 'import os\nos._exit(1)',
-      })
-      expect(died.body.error?.reason).toBe('kernel_died')
+      const { context_id: id } = await service.client.createContext({ language: 'python' })
+      const died = await service.client.execute(id, { code: 'import os\nos._exit(1)' })
+      expect(died.error?.reason).toBe('kernel_died')
       // Deleted while the server restarts the dead kernel: jupyter_client 7.4 failed this with
       // InvalidStateError ("Exception is not set.").
-      expect((await service.api('DELETE', `/api/v1/contexts/${id}`)).status).toBe(200)
+      await service.client.stopContext(id)
     }
   } finally {
     service.child.kill('SIGTERM')

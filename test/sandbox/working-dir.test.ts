@@ -14,33 +14,31 @@ describe('working_dir in the process runtime', () => {
   })
 
   it("takes the migration guide's request word for word and runs in the context's own root", async () => {
-    const { status, body } = await s.api('POST', '/api/v1/contexts', {
+    const body = await s.client.createContext({
       type: 'jupyter',
       language: 'python',
       session_name: 'test-session',
       working_dir: '/workspace',
     })
-    expect(status).toBe(201)
     expect(body).toMatchObject({ type: 'jupyter', status: 'active', session_name: 'test-session' })
     const root = s.sandbox.contexts.workspace(body.context_id).dir
     expect(path.basename(root)).toBe(body.context_id)
     expect(body.working_dir).toBe(root)
-    const run = await s.api('POST', `/api/v1/contexts/${body.context_id}/execute`, {
+    const run = await s.client.execute(body.context_id, {
       code: 'print("Hello from Local Sandbox")\nimport os\nprint(os.getcwd())',
       timeout: 30,
     })
-    expect(run.body.output.stdout).toBe(`Hello from Local Sandbox\n${root}\n`)
-    await s.api('DELETE', `/api/v1/contexts/${body.context_id}`)
+    expect(run.output.stdout).toBe(`Hello from Local Sandbox\n${root}\n`)
+    await s.client.stopContext(body.context_id)
     expect(existsSync(root)).toBe(false)
   })
 
   it('resolves /workspace/sub and sub alike, inside the context root, and never shares it', async () => {
-    const a = await s.api('POST', '/api/v1/contexts', { working_dir: '/workspace/data/in' })
-    const b = await s.api('POST', '/api/v1/contexts', { working_dir: 'data/in' })
-    expect([a.status, b.status]).toEqual([201, 201])
-    expect(a.body.working_dir.endsWith(`${a.body.context_id}/data/in`)).toBe(true)
-    expect(b.body.working_dir.endsWith(`${b.body.context_id}/data/in`)).toBe(true)
-    for (const ctx of [a.body, b.body]) await s.api('DELETE', `/api/v1/contexts/${ctx.context_id}`)
+    const a = await s.client.createContext({ working_dir: '/workspace/data/in' })
+    const b = await s.client.createContext({ working_dir: 'data/in' })
+    expect(a.working_dir.endsWith(`${a.context_id}/data/in`)).toBe(true)
+    expect(b.working_dir.endsWith(`${b.context_id}/data/in`)).toBe(true)
+    for (const ctx of [a, b]) await s.client.stopContext(ctx.context_id)
   })
 
   it('refuses what leaves the root: other absolute paths, .., NUL (400 INVALID_PARAMS)', async () => {
@@ -51,10 +49,12 @@ describe('working_dir in the process runtime', () => {
       'a/../../b',
       'a\u0000b',
     ]) {
-      const { status, body } = await s.api('POST', '/api/v1/contexts', { working_dir })
-      expect([status, body.error?.code], working_dir).toEqual([400, 'INVALID_PARAMS'])
-      expect(body.error.message).toContain('/workspace')
+      await expect(s.client.createContext({ working_dir }), working_dir).rejects.toMatchObject({
+        status: 400,
+        code: 'INVALID_PARAMS',
+        message: expect.stringContaining('/workspace'),
+      })
     }
-    expect((await s.api('GET', '/api/v1/contexts')).body.total).toBe(0)
+    expect((await s.client.listContexts()).total).toBe(0)
   })
 })

@@ -142,17 +142,18 @@ export function describeFiles(runtime: RuntimeTarget): void {
       const js = await createContext(s, { language: 'javascript' })
       await exec(s, js, "require('fs').writeFileSync('from-js.json', JSON.stringify({ ok: true }))")
       expect(await (await download('from-js.json', js)).json()).toEqual({ ok: true })
-      await s.api('DELETE', `/api/v1/contexts/${js}`)
+      await s.client.stopContext(js)
     })
 
     it('E7: confines working_dir to the workspace and creates it where the kernel runs', async () => {
       for (const bad of ['/etc', '../../', '/proc/self', 'a/../../x', '/workspace/../etc']) {
-        const { status, body } = await s.api('POST', '/api/v1/contexts', { working_dir: bad })
-        expect([status, body.error?.code], bad).toEqual([400, 'INVALID_PARAMS'])
+        await expect(s.client.createContext({ working_dir: bad }), bad).rejects.toMatchObject({
+          status: 400,
+          code: 'INVALID_PARAMS',
+        })
       }
       const dir = `proj-${randomUUID()}/src`
-      const { status, body } = await s.api('POST', '/api/v1/contexts', { working_dir: dir })
-      expect(status).toBe(201)
+      const body = await s.client.createContext({ working_dir: dir })
       // Under the runtime's workspace root (the process runtime may add a directory per context).
       expect(body.working_dir.startsWith(`${runtime.workspaceRoot}/`), body.working_dir).toBe(true)
       expect(body.working_dir.endsWith(`/${dir}`), body.working_dir).toBe(true)
@@ -166,11 +167,11 @@ export function describeFiles(runtime: RuntimeTarget): void {
       expect((await listing('', body.context_id)).entries).toEqual([
         expect.objectContaining({ name: 'main.py', path: 'main.py' }),
       ])
-      await s.api('DELETE', `/api/v1/contexts/${body.context_id}`)
+      await s.client.stopContext(body.context_id)
     })
 
     it('one-shot runs get their inline files in a fresh context', async () => {
-      const { body } = await s.api('POST', '/api/v1/execute', {
+      const body = await s.client.runOnce({
         code: 'print(open("in/data.txt").read())',
         files: [{ path: 'in/data.txt', content: 'inline' }],
       })

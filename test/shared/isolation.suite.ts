@@ -40,11 +40,6 @@ export function describeIsolation(
     beforeAll(async () => {
       process.env.SCI_TEST_SERVICE_SECRET = SERVICE_SECRET
       const s = await runtime.start({ apiKey: API_KEY })
-      s.api = (
-        (api) =>
-        (method, path, body, headers = {}) =>
-          api(method, path, body, { authorization: `Bearer ${API_KEY}`, ...headers })
-      )(s.api)
       fixture.s = s
       fixture.a = await createContext(s)
       fixture.b = await createContext(s)
@@ -79,7 +74,7 @@ function sharedCases(get: () => IsolationFixture): [IsolationCase, string, () =>
         const { s, b } = get()
         const result = await exec(s, b, 'print(secret)')
         expect(result.success).toBe(false)
-        expect(result.error.name).toBe('NameError')
+        expect(result.error?.name).toBe('NameError')
       },
     ],
     [
@@ -106,7 +101,7 @@ function sharedCases(get: () => IsolationFixture): [IsolationCase, string, () =>
       'F2: a context cannot read another context’s files by path',
       async () => {
         const { s, a, b } = get()
-        const { body } = await s.api('GET', `/api/v1/contexts/${a}`)
+        const body = await s.client.getContext(a)
         const result = await exec(
           s,
           b,
@@ -121,10 +116,8 @@ function sharedCases(get: () => IsolationFixture): [IsolationCase, string, () =>
       'F2: the files API of a context shows none of another’s files',
       async () => {
         const { s, b } = get()
-        const listing = await s.api('GET', `/api/v1/contexts/${b}/files`)
-        expect(listing.body.entries).toEqual([])
-        const download = await s.api('GET', `/api/v1/contexts/${b}/files/content?path=a.txt`)
-        expect(download.status).toBe(404)
+        expect((await s.client.listFiles(b)).entries).toEqual([])
+        await expect(s.client.readFile(b, 'a.txt')).rejects.toMatchObject({ status: 404 })
       },
     ],
     [

@@ -3,6 +3,7 @@
  * whether it can run here, and where it puts working dirs. The process runtime's target is here;
  * the docker runtime's is in test/docker/helpers.ts, which checks for an engine when imported.
  */
+import type { ExecutionResult } from '../../sandbox/api.js'
 import type { Config } from '../../sandbox/config.js'
 import { loadConfig } from '../../sandbox/config.js'
 import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
@@ -29,29 +30,23 @@ export const processRuntime: RuntimeTarget = {
 }
 
 /**
- * Runs code in a context: the result on 200, otherwise the error body with its status.
+ * Runs code in a context through the typed client; a refusal of the sandbox is thrown as a
+ * SandboxApiError.
  * @param timeout - seconds; the service default when undefined
  */
-export async function exec(
+export function exec(
   s: RunningSandbox,
   id: string,
   code: string,
   timeout?: number,
-  // biome-ignore lint/suspicious/noExplicitAny: tests read loosely-typed JSON bodies
-): Promise<any> {
-  const { status, body } = await s.api('POST', `/api/v1/contexts/${id}/execute`, {
-    code,
-    ...(timeout ? { timeout } : {}),
-  })
-  return status === 200 ? body : { status, ...body }
+): Promise<ExecutionResult> {
+  return s.client.execute(id, { code, ...(timeout ? { timeout } : {}) })
 }
 
-/** Creates a context and returns its id; throws unless the service answers 201. */
+/** Creates a context and returns its id; throws (a SandboxApiError) unless the service creates it. */
 export async function createContext(
   s: RunningSandbox,
-  body: Record<string, unknown> = {},
+  body: Parameters<RunningSandbox['client']['createContext']>[0] = {},
 ): Promise<string> {
-  const { status, body: context } = await s.api('POST', '/api/v1/contexts', body)
-  if (status !== 201) throw new Error(`create failed: ${status} ${JSON.stringify(context)}`)
-  return context.context_id
+  return (await s.client.createContext(body)).context_id
 }
