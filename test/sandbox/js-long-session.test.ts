@@ -20,18 +20,15 @@ describe('long JavaScript and TypeScript sessions', () => {
   it.each(['javascript', 'typescript'])(
     '%s: every one of 400 executes in one context answers',
     async (language) => {
-      const created = await s.api('POST', '/api/v1/contexts', { language })
-      expect(created.status, JSON.stringify(created.body)).toBe(201)
-      const id = created.body.context_id
+      const { context_id: id } = await s.client.createContext({ language })
       for (let i = 1; i <= EXECUTES; i++) {
-        const { status, body } = await s.api('POST', `/api/v1/contexts/${id}/execute`, {
+        const result = await s.client.execute(id, {
           code: `console.log(${i})\n${i} + 1`,
           timeout: 10,
         })
-        expect(status, `execute ${i}: ${JSON.stringify(body)}`).toBe(200)
         expect(
-          [body.success, body.output.stdout, body.results[0]?.['text/plain']],
-          `execute ${i}: ${JSON.stringify(body)}`,
+          [result.success, result.output.stdout, result.results[0]?.['text/plain']],
+          `execute ${i}: ${JSON.stringify(result)}`,
         ).toEqual([true, `${i}\n`, String(i + 1)])
       }
     },
