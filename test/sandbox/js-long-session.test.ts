@@ -17,7 +17,7 @@ beforeAll(async () => {
 afterAll(() => s?.close())
 
 describe('long JavaScript and TypeScript sessions', () => {
-  it.each(['javascript', 'typescript'])(
+  it.each(['javascript', 'typescript'] as const)(
     '%s: every one of 400 executes in one context answers',
     async (language) => {
       const { context_id: id } = await s.client.createContext({ language })
