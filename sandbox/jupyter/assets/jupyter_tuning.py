@@ -43,13 +43,23 @@ _shutdown_kernel = AsyncMultiKernelManager.shutdown_kernel
 # process is up. jupyter_client 7.4 reads that future's exception when asked to shut the kernel down
 # meanwhile, which raises InvalidStateError ("Exception is not set."): the request fails with a
 # traceback in the log, and a server shutting down leaves the kernel behind. Let the restart finish
-# first (it is bounded by the kernel's start), then shut down as usual.
-async def _shutdown_kernel_when_ready(self, kernel_id, now=False, restart=False):
-    km = self._kernels.get(kernel_id)
-    ready = getattr(km, "_ready", None)
+# first (it is bounded by the kernel's start), then shut down as usual. A restart can also begin
+# between that wait and the check (a forked kernel restarts in milliseconds): the check fails
+# before anything was stopped, so wait for that restart too and ask again.
+async def _wait_until_ready(self, kernel_id, timeout):
+    ready = getattr(self._kernels.get(kernel_id), "_ready", None)
     if isinstance(ready, asyncio.Future) and not ready.done():
         try:
-            await asyncio.wait_for(asyncio.shield(ready), timeout=60)
+            await asyncio.wait_for(asyncio.shield(ready), timeout=timeout)
         except Exception:  # a failed or stuck restart: shutting down is still what is wanted
             pass
+
+
+async def _shutdown_kernel_when_ready(self, kernel_id, now=False, restart=False):
+    for _attempt in range(10):
+        await _wait_until_ready(self, kernel_id, timeout=60)
+        try:
+            return await _shutdown_kernel(self, kernel_id, now=now, restart=restart)
+        except asyncio.InvalidStateError:
+            await asyncio.sleep(0.05)
     return await _shutdown_kernel(self, kernel_id, now=now, restart=restart)
