@@ -1,37 +1,35 @@
 /** The sandbox REST API of the running stack, on 127.0.0.1:8080. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { api, stack, waitStackHealthy } from './stack.js'
+import { client, rawRequest, stack, waitStackHealthy } from './stack.js'
 
 const created: string[] = []
 
-async function createContext(language: string): Promise<string> {
-  const { status, body } = await api('POST', '/api/v1/contexts', { language })
-  expect(status, JSON.stringify(body)).toBe(201)
-  expect(body).toMatchObject({ language, status: 'active' })
-  created.push(body.context_id)
-  return body.context_id
+async function createContext(language: 'python' | 'javascript' | 'typescript'): Promise<string> {
+  const context = await client.createContext({ language })
+  expect(context).toMatchObject({ language, status: 'active' })
+  created.push(context.context_id)
+  return context.context_id
 }
 
-async function execute(id: string, code: string) {
-  const { status, body } = await api('POST', `/api/v1/contexts/${id}/execute`, { code })
-  expect(status, JSON.stringify(body)).toBe(200)
-  return body
+// biome-ignore lint/suspicious/noExplicitAny: assertions read rich outputs loosely
+async function execute(id: string, code: string): Promise<any> {
+  return client.execute(id, { code })
 }
 
 beforeAll(waitStackHealthy)
 afterAll(async () => {
-  for (const id of created) await api('DELETE', `/api/v1/contexts/${id}`).catch(() => undefined)
+  for (const id of created) await client.stopContext(id).catch(() => undefined)
 })
 
 describe('sandbox REST API in the stack', () => {
   it('answers /health without a key', async () => {
-    const { status, text } = await api('GET', '/health', undefined, { auth: false })
+    const { status, text } = await rawRequest('GET', '/health', undefined, { auth: false })
     expect(status).toBe(200)
     expect(text).toBe('OK')
   })
 
   it.skipIf(!stack.sandboxApiKey)('refuses the API without the key', async () => {
-    const { status, body } = await api('GET', '/api/v1/contexts', undefined, { auth: false })
+    const { status, body } = await rawRequest('GET', '/api/v1/contexts', undefined, { auth: false })
     expect(status).toBe(401)
     expect(body.error.code).toBe('UNAUTHORIZED')
   })
@@ -82,13 +80,10 @@ describe('sandbox REST API in the stack', () => {
 
   it('deletes a context: its kernel is gone and its id unknown', async () => {
     const id = await createContext('python')
-    const removed = await api('DELETE', `/api/v1/contexts/${id}`)
-    expect(removed.status).toBe(200)
-    expect(removed.body).toMatchObject({ context_id: id, status: 'stopped' })
-    const after = await api('POST', `/api/v1/contexts/${id}/execute`, { code: '1' })
-    expect(after.status).toBe(404)
-    expect(after.body.error.code).toBe('CONTEXT_NOT_FOUND')
-    expect((await api('GET', `/api/v1/contexts/${id}`)).status).toBe(404)
+    expect(await client.stopContext(id)).toMatchObject({ context_id: id, status: 'stopped' })
+    const gone = { status: 404, code: 'CONTEXT_NOT_FOUND' }
+    await expect(client.execute(id, { code: '1' })).rejects.toMatchObject(gone)
+    await expect(client.getContext(id)).rejects.toMatchObject(gone)
   })
 })
 
@@ -125,10 +120,8 @@ print(json.dumps({
 `
 
   it('runs kernels unprivileged, read-only, limited and without the Docker socket', async () => {
-    const { status, body } = await api('POST', '/api/v1/contexts', { language: 'python' })
-    expect(status).toBe(201)
-    created.push(body.context_id)
-    const result = await execute(body.context_id, probe)
+    const id = await createContext('python')
+    const result = await execute(id, probe)
     expect(result.success, JSON.stringify(result.error)).toBe(true)
     const seen = JSON.parse(result.output.stdout)
     expect(seen).toMatchObject({

@@ -12,6 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
+import { createSandboxClient } from '../../client/index.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const env = process.env
@@ -38,8 +39,18 @@ function parseBytes(value: string): number {
 // biome-ignore lint/suspicious/noExplicitAny: assertions read the service's JSON, whatever its shape
 type Json = any
 
-/** One request to the sandbox REST API; sends the API key unless `auth` is false. */
-export async function api(
+/** The typed client of the stack's REST API, with the stack's key. */
+export const client = createSandboxClient({
+  baseUrl: stack.sandboxUrl,
+  apiKey: stack.sandboxApiKey,
+  requestTimeoutMs: 90_000,
+})
+
+/**
+ * One raw request to the sandbox REST API, for what the typed client does not send: no key, plain
+ * text answers. Sends the API key unless `auth` is false.
+ */
+export async function rawRequest(
   method: string,
   route: string,
   body?: unknown,
