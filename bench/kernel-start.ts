@@ -9,11 +9,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { loadConfig } from '../sandbox/config.js'
-import { JupyterKernel } from '../sandbox/jupyter/kernel.js'
-import { KERNEL_SPEC } from '../sandbox/jupyter/kernelspecs.js'
 import { JupyterServer } from '../sandbox/jupyter/server.js'
 import { createLogger } from '../sandbox/logger.js'
 import { descendants } from '../test/helpers/processes.js'
+import { startPythonKernel } from './sandbox.js'
 import { type Row, summarize, table } from './stats.js'
 
 const log = createLogger('warn')
@@ -58,14 +57,7 @@ async function measure(template: boolean, n: number, executes: number): Promise<
     log,
     onUnexpectedExit: () => {},
   })
-  const start = () =>
-    JupyterKernel.start({
-      language: 'python',
-      spec: KERNEL_SPEC.python,
-      settings: server.settings,
-      log,
-      signal: AbortSignal.timeout(60_000),
-    })
+  const start = () => startPythonKernel(server, log)
   try {
     // The first start waits for the template's imports (or warms the page cache): not counted.
     await (await start()).shutdown()

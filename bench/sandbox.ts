@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { serve } from '@hono/node-server'
+import type { Logger } from 'pino'
 import { loadConfig } from '../sandbox/config.js'
 import { JupyterKernel } from '../sandbox/jupyter/kernel.js'
 import { ASSETS_DIR, KERNEL_SPEC } from '../sandbox/jupyter/kernelspecs.js'
@@ -75,6 +76,17 @@ export async function withSandbox<T>(
   }
 }
 
+/** Starts one Python kernel on `server` through Jupyter, as the service does. */
+export function startPythonKernel(server: JupyterServer, log: Logger): Promise<JupyterKernel> {
+  return JupyterKernel.start({
+    language: 'python',
+    spec: KERNEL_SPEC.python,
+    settings: server.settings,
+    log,
+    signal: AbortSignal.timeout(60_000),
+  })
+}
+
 async function jupyterRoundTrip(nodelay: boolean, n: number): Promise<number[]> {
   const runDir = await mkdtemp(path.join(os.tmpdir(), 'sci-bench-'))
   const server = await JupyterServer.start({
@@ -89,13 +101,7 @@ async function jupyterRoundTrip(nodelay: boolean, n: number): Promise<number[]> 
     onUnexpectedExit: () => {},
   })
   try {
-    const kernel = await JupyterKernel.start({
-      language: 'python',
-      spec: KERNEL_SPEC.python,
-      settings: server.settings,
-      log,
-      signal: AbortSignal.timeout(60_000),
-    })
+    const kernel = await startPythonKernel(server, log)
     try {
       return await sample(n, () => kernel.execute('1+1', () => {}))
     } finally {
