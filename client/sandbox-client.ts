@@ -103,6 +103,8 @@ const API = '/api/v1'
 const HEALTH_TIMEOUT_MS = 10_000 // 10 s
 /** Execution deadline assumed when a call gives none: the sandbox's default SANDBOX_MAX_TIMEOUT. */
 const MAX_EXECUTION_MS = 600_000 // 600 s
+/** Longest timer Node keeps (2^31 - 1 ms, 24.8 days): a longer deadline would throw a RangeError. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 type RequestSpec = {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE'
@@ -188,8 +190,11 @@ export function createSandboxClient({
     onEvent: ExecuteOptions['onEvent'],
   ) {
     // The sandbox enforces the execution timeout; this deadline only catches one that hangs.
-    const timeoutMs =
-      Math.ceil(timeoutS === undefined ? MAX_EXECUTION_MS : timeoutS * 1000) + requestTimeoutMs
+    // An absurd timeout still reaches the sandbox, which answers it with INVALID_PARAMS.
+    const timeoutMs = Math.min(
+      Math.ceil(timeoutS === undefined ? MAX_EXECUTION_MS : timeoutS * 1000) + requestTimeoutMs,
+      MAX_TIMER_MS,
+    )
     if (!onEvent) return json(ExecutionResult, { ...spec, timeoutMs })
     return call({ ...spec, timeoutMs, accept: 'text/event-stream' }, (response) =>
       readEvents(response, onEvent),

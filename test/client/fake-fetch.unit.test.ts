@@ -195,4 +195,19 @@ describe('files', () => {
       status: 404,
     })
   })
+
+  it('sends an execute with an absurd timeout, for the sandbox to refuse', async () => {
+    const invalid = () =>
+      Response.json(
+        { error: { code: 'INVALID_PARAMS', message: 'timeout: at most 600' } },
+        { status: 400 },
+      )
+    const { fetch, calls } = scripted([invalid])
+    const client = createSandboxClient({ fetch, baseUrl: 'http://s' })
+    await expect(client.execute('ctx-1', { code: '1', timeout: 1e12 })).rejects.toMatchObject({
+      code: 'INVALID_PARAMS',
+      status: 400,
+    })
+    expect(calls).toHaveLength(1)
+  })
 })
