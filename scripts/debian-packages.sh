@@ -14,5 +14,5 @@ case $profile in
 esac
 awk -v profile="$profile" '
   { sub(/#.*/, "") }
-  NF > 1 { for (i = 2; i <= NF; i++) if ($i == profile) print $1 }
+  NF > 1 && ("," $2 ",") ~ ("," profile ",") { print $1 }
 ' "$(dirname "$0")/debian-packages.txt"

@@ -134,7 +134,7 @@ export function describeLibraries(runtime: RuntimeTarget): void {
           'x = np.arange(30.0)',
           'y = 2 * x + 1 + np.where(np.arange(30) % 2, 0.5, -0.5)',
           'fit = sm.OLS(y, sm.add_constant(x)).fit()',
-          'print(round(fit.params[1], 3))',
+          'print(round(fit.params[1], 1))',
           'fit.summary()',
         ].join('\n'),
       )
