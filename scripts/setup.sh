@@ -3,7 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(jupyter-server python3-ipykernel python3-jupyter-client python3-numpy python3-pandas python3-matplotlib)
+# The kernels' packages, from the list the sandbox image reads too (scripts/debian-packages.txt):
+# profile full unless SANDBOX_PROFILE=slim. The tests expect full (test/sandbox/libraries.test.ts).
+# Unlike the image, the host gets SciPy's real python3-pythran and its compiler.
+mapfile -t APT_PACKAGES < <(sh scripts/debian-packages.sh "${SANDBOX_PROFILE:-full}")
+((${#APT_PACKAGES[@]})) || exit 2
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -163,12 +163,21 @@ for service in sandbox mcp; do
     exit 1
   fi
 done
+# The slim profile (core libraries only), for test/docker/libraries.test.ts; it shares the full
+# build's layers up to the kernels' packages.
+log "building sandbox-code-interpreter/sandbox:slim (SANDBOX_PROFILE=slim)"
+if ! "$DOCKER" build -f Dockerfile.sandbox --build-arg SANDBOX_PROFILE=slim \
+  -t sandbox-code-interpreter/sandbox:slim . >"$WORK/build-slim.log" 2>&1; then
+  tail -n 40 "$WORK/build-slim.log" >&2
+  log "error: building the slim profile of Dockerfile.sandbox failed"
+  exit 1
+fi
 phase build "$t"
 # The images these builds replaced, now untagged: they would pile up run after run.
 "$DOCKER" image prune -f --filter label=sci.project=sandbox-code-interpreter >/dev/null
-for service in sandbox mcp; do
-  log "image sandbox-code-interpreter/$service:" \
-    "$("$DOCKER" image inspect -f '{{.Size}}' "sandbox-code-interpreter/$service:latest" |
+for image in sandbox:latest sandbox:slim mcp:latest; do
+  log "image sandbox-code-interpreter/$image:" \
+    "$("$DOCKER" image inspect -f '{{.Size}}' "sandbox-code-interpreter/$image" |
       awk '{printf "%.0f MB", $1 / 1000000}')"
 done
 
