@@ -8,8 +8,12 @@
 //   running cell's: each cell runs in its own async context, and writes are checked against it.
 // - JavaScript is type-checked by tslab (checkJs), so `typeof notDeclared` was a compile error;
 //   type errors in JavaScript are ignored, as node would, and only syntax errors stop a cell.
+// - `require` and `import` find the curated npm packages of package.json's `kernelPackages` (and
+//   their @types), not the service's own dependencies: see linkKernelPackages.
 // Usage: node tslab_kernel.cjs <connection_file> [--js]
 const { AsyncLocalStorage } = require('node:async_hooks')
+const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 const util = require('node:util')
 
@@ -197,7 +201,10 @@ for (const Socket of [zmq.Publisher, zmq.Router, zmq.Reply]) {
 // zeromq to deliver queued messages, sometimes for good, and the kernel then looks alive but
 // answers nothing until the execute times out.
 const reallyExit = process.reallyExit
-process.exit = (code) => reallyExit.call(process, code ?? process.exitCode ?? 0)
+process.exit = (code) => {
+  removePackageLinks()
+  reallyExit.call(process, code ?? process.exitCode ?? 0)
+}
 
 // Exit with the Jupyter Server that started us, even if it was killed with SIGKILL: ipykernel
 // watches its parent the same way; tslab does not. The server's pid comes from JPY_PARENT_PID,
@@ -212,6 +219,47 @@ setInterval(() => {
   }
 }, 1000).unref()
 
+/** The directory where a package is installed, as `require` from this file finds it, or null. */
+function packageDir(name, from = __dirname) {
+  const dirs = require.resolve.paths(name) ?? []
+  if (from !== __dirname) dirs.unshift(path.join(from, 'node_modules'))
+  const found = dirs.find((dir) => fs.existsSync(path.join(dir, name, 'package.json')))
+  return found ? path.join(found, name) : null
+}
+
+let linksDir = null
+
+function removePackageLinks() {
+  if (linksDir) fs.rmSync(linksDir, { recursive: true, force: true })
+  linksDir = null
+}
+
+/**
+ * Makes a private directory whose node_modules holds links to the kernel packages only (each
+ * with its @types when installed, and tslab's @types/node), and moves into it: tslab resolves
+ * `require` and type-checks `import` from the directory it starts in, and walking up from the
+ * package's own tree would reach every dependency of the service (hono, dockerode, ...). A
+ * package's own dependencies resolve from where it really is. The context's setup code then moves
+ * the kernel into its working dir, where files are read and written.
+ */
+function linkKernelPackages() {
+  const root = path.resolve(__dirname, '../../..')
+  const names = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).kernelPackages
+  linksDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sci-tslab-'))
+  const modules = path.join(linksDir, 'node_modules')
+  fs.mkdirSync(path.join(modules, '@types'), { recursive: true })
+  const link = (name, dir) => dir && fs.symlinkSync(dir, path.join(modules, name), 'dir')
+  for (const name of names ?? []) {
+    link(name, packageDir(name))
+    const types = `@types/${name.replace(/^@([^/]+)\//, '$1__')}`
+    link(types, packageDir(types))
+  }
+  link('@types/node', packageDir('@types/node', tslab))
+  process.on('exit', removePackageLinks)
+  process.chdir(linksDir)
+}
+
+linkKernelPackages()
 startKernel({
   configPath: process.argv[2],
   enableFindLocal: false,
