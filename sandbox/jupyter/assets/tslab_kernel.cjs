@@ -227,11 +227,31 @@ function packageDir(name, from = __dirname) {
   return found ? path.join(found, name) : null
 }
 
+const LINKS_PREFIX = 'sci-tslab-'
 let linksDir = null
 
 function removePackageLinks() {
   if (linksDir) fs.rmSync(linksDir, { recursive: true, force: true })
   linksDir = null
+}
+
+/** Removes the links of kernels that were killed (SIGKILL) before they could, named by pid. */
+function removeStaleLinks() {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    const pid = Number(
+      name.startsWith(LINKS_PREFIX) && name.slice(LINKS_PREFIX.length).split('-')[0],
+    )
+    if (!pid) continue
+    try {
+      process.kill(pid, 0)
+    } catch (err) {
+      // ESRCH: gone (EPERM: alive, another user's). Another user's links are theirs to remove.
+      if (err.code !== 'ESRCH') continue
+      try {
+        fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true })
+      } catch {}
+    }
+  }
 }
 
 /**
@@ -245,7 +265,8 @@ function removePackageLinks() {
 function linkKernelPackages() {
   const root = path.resolve(__dirname, '../../..')
   const names = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).kernelPackages
-  linksDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sci-tslab-'))
+  removeStaleLinks()
+  linksDir = fs.mkdtempSync(path.join(os.tmpdir(), `${LINKS_PREFIX}${process.pid}-`))
   const modules = path.join(linksDir, 'node_modules')
   fs.mkdirSync(path.join(modules, '@types'), { recursive: true })
   const link = (name, dir) => dir && fs.symlinkSync(dir, path.join(modules, name), 'dir')
@@ -256,6 +277,9 @@ function linkKernelPackages() {
   }
   link('@types/node', packageDir('@types/node', tslab))
   process.on('exit', removePackageLinks)
+  for (const signal of ['SIGTERM', 'SIGHUP']) {
+    process.once(signal, () => process.exit(128 + os.constants.signals[signal]))
+  }
   process.chdir(linksDir)
 }
 
