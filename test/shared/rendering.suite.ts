@@ -3,7 +3,7 @@
  * runtime: plotly (its JSON and an HTML fragment that needs no CDN), folium maps and pandas
  * Stylers (HTML), sympy (LaTeX and text), SVG, seaborn and statsmodels plots (PNG); and the
  * curated npm packages (package.json `kernelPackages`) from JavaScript and TypeScript, typed,
- * without the service's own dependencies. One suite, run by test/sandbox/rendering.test.ts
+ * without the service's own dependencies, and tslab's display(). One suite, run by test/sandbox/rendering.test.ts
  * (process runtime) and test/docker/rendering.test.ts. Needs python3-plotly, -sympy, -folium,
  * -jinja2, -seaborn and -statsmodels where the kernels run.
  */
@@ -139,8 +139,13 @@ export function describeRendering(runtime: RuntimeTarget): void {
       expect(resultWith(ols, 'text/html')['text/html']).toContain('OLS Regression Results')
     })
 
-    it('javascript: require finds the kernel packages, not the service dependencies', async () => {
+    it('javascript: require finds the kernel packages and tslab display, not the service dependencies', async () => {
       expect((await run('javascript', PACKAGES_JS)).output.stdout).toBe(PACKAGES_OUT)
+      const shown = await run(
+        'javascript',
+        "const { display } = require('tslab')\ndisplay.html('<b>hi</b>')\ndisplay.svg('<svg/>')",
+      )
+      expect(shown.results).toEqual([{ 'text/html': '<b>hi</b>' }, { 'image/svg+xml': '<svg/>' }])
       const hidden = await run('javascript', "require('hono')")
       expect(hidden.error?.value).toContain("Cannot find module 'hono'")
     })
@@ -153,6 +158,11 @@ export function describeRendering(runtime: RuntimeTarget): void {
       const mistyped = await run('typescript', 'const total: string = _.sum([1, 2])')
       expect(mistyped.error?.name).toBe('CompileError')
       expect(mistyped.error?.value).toContain('not assignable')
+      const shown = await run(
+        'typescript',
+        "import * as tslab from 'tslab'\ntslab.display.markdown('**hi**')",
+      )
+      expect(shown.results).toEqual([{ 'text/markdown': '**hi**' }])
       const hidden = await run('typescript', "import { Hono } from 'hono'\nconsole.log(Hono)")
       expect(hidden.error?.name).toBe('CompileError')
     })
