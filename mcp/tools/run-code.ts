@@ -9,21 +9,13 @@ import { z } from 'zod'
 import type { ExecuteOptions } from '../../client/index.js'
 import { ErrorCode, type ExecutionError, type ExecutionResult } from '../../sandbox/api.js'
 import { toolArguments } from './arguments.js'
-import { fitResult, MAX_RESULT_BYTES } from './fit.js'
+import { fitResult } from './fit.js'
 import type { ToolDeps } from './index.js'
 import { parseLanguage } from './language.js'
 import { jsonResult, withErrorResults } from './results.js'
+import { JsonBundle, richContent } from './rich-content.js'
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>
-type Content = CallToolResult['content'][number]
-
-const IMAGE_TYPES = ['image/png', 'image/jpeg'] as const
-/** Base64 of the images of one result, at most; the rest of MAX_RESULT_BYTES is for the text. */
-const IMAGE_BUDGET_BYTES = MAX_RESULT_BYTES - 128 * 1024
-
-/** A MIME bundle as JSON Schema can state it: z.json(), not z.unknown(), ports to every client. */
-const JsonBundle = z.record(z.string(), z.json())
-type JsonBundle = z.infer<typeof JsonBundle>
 
 const RunCodeOutput = z.object({
   success: z.boolean().describe('False when the code raised, timed out or its kernel failed'),
@@ -32,7 +24,7 @@ const RunCodeOutput = z.object({
   results: z
     .array(JsonBundle)
     .describe(
-      'Values the code displayed (the last expression, display()) by MIME type; PNG and JPEG images come as image blocks instead',
+      'Values the code displayed (the last expression, display()) by MIME type: text/plain, text/latex, application/json, a plotly figure as application/vnd.plotly.v1+json, ... PNG and JPEG images come as image blocks instead, HTML and SVG as embedded resources (sandbox://contexts/<id>/results/<index>.html or .svg)',
     ),
   error: z
     .object({
@@ -89,7 +81,7 @@ export function registerRunCodeTool(server: McpServer, { sandbox, defaults, log 
     {
       title: 'Run code',
       description:
-        'Run code in a stateful kernel, like a notebook cell, and get its output. Variables, imports, functions and files persist between calls in the same context: without context_id, each language has one default context that this server keeps across calls, so a later call can use what an earlier one defined; pass a context_id from create_context to work in an isolated context instead. Languages: python (numpy, pandas, matplotlib: plots come back as images), javascript and typescript (Node.js). Returns JSON {stdout, stderr, success, results, error, execution_time, …}; code that raises returns success: false and the traceback. A run longer than its timeout is interrupted and reported as EXECUTION_TIMEOUT; the context keeps its state unless its kernel had to be restarted (context_restarted: true).',
+        'Run code in a stateful kernel, like a notebook cell, and get its output. Variables, imports, functions and files persist between calls in the same context: without context_id, each language has one default context that this server keeps across calls, so a later call can use what an earlier one defined; pass a context_id from create_context to work in an isolated context instead. Languages: python (numpy, pandas, matplotlib: plots come back as images; plotly figures as their JSON; HTML tables, maps and SVG as embedded resources), javascript and typescript (Node.js, with papaparse, date-fns, mathjs and lodash). Returns JSON {stdout, stderr, success, results, error, execution_time, …}; code that raises returns success: false and the traceback. A run longer than its timeout is interrupted and reported as EXECUTION_TIMEOUT; the context keeps its state unless its kernel had to be restarted (context_restarted: true).',
       inputSchema: input.advertised,
       outputSchema: RunCodeOutput.shape,
       annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: false },
@@ -128,85 +120,33 @@ function progressReporter(extra: Extra): ExecuteOptions['onEvent'] {
   }
 }
 
-/** The run as a tool result: JSON text and structuredContent, then one image block per image. */
+/**
+ * The run as a tool result: JSON text and structuredContent, then its images as image blocks and
+ * its HTML and SVG as embedded resources (rich-content.ts).
+ */
 function toToolResult(contextId: string, result: ExecutionResult): CallToolResult {
-  const images: Content[] = []
-  const results = result.results.flatMap((bundle) => {
-    const rest = { ...bundle }
-    for (const mimeType of IMAGE_TYPES) {
-      const data = bundle[mimeType]
-      if (typeof data !== 'string') continue
-      // Jupyter wraps base64 in newlines; MCP clients expect plain base64.
-      images.push({ type: 'image', data: data.replace(/\s+/g, ''), mimeType })
-      delete rest[mimeType]
-    }
-    // The bundle was parsed from the sandbox's JSON, so its values are JSON.
-    return Object.keys(rest).length ? [rest as JsonBundle] : []
-  })
+  const { results, blocks, notes } = richContent(result.results, contextId)
   const { error } = result
-  const { kept, dropped } = imagesWithin(images, IMAGE_BUDGET_BYTES)
   const output: RunCodeOutput = {
     success: result.success,
     stdout: result.output.stdout,
-    stderr: result.output.stderr + dropped.join(''),
+    stderr: result.output.stderr + notes.join(''),
     results,
     ...(error ? { error: toolError(error) } : {}),
     execution_count: result.execution_count,
     execution_time: result.execution_time,
-    truncated: result.output.truncated || dropped.length > 0,
+    truncated: result.output.truncated || notes.length > 0,
     context_id: contextId,
     context_restarted: result.context_restarted,
   }
   // Code that raises is a normal result; the sandbox ending the run (timeout, dead kernel) is not.
   const isError = error?.code !== undefined
-  const fitted = fitResult(withinBudget(output), ['stdout', 'stderr'], (value) =>
-    jsonResult(value, { extra: kept, isError }),
+  const fitted = fitResult(output, ['stdout', 'stderr'], (value) =>
+    jsonResult(value, { extra: blocks, isError }),
   )
   if (!fitted.cut) return fitted.result
   const cut = { ...(fitted.result.structuredContent as RunCodeOutput), truncated: true }
-  return jsonResult(cut, { extra: kept, isError })
-}
-
-/**
- * Leaves out the largest rich results (a huge HTML table, say) while they alone would take more
- * than half the result, each named by a line in stderr; stdout and stderr are cut after.
- */
-function withinBudget(output: RunCodeOutput): RunCodeOutput {
-  const results = [...output.results]
-  let stderr = output.stderr
-  const size = (bundle: JsonBundle) => Buffer.byteLength(JSON.stringify(bundle))
-  let total = results.reduce((sum, bundle) => sum + size(bundle), 0)
-  while (total > MAX_RESULT_BYTES / 4 && results.length) {
-    const largest = results.reduce((a, b) => (size(b) > size(a) ? b : a))
-    results.splice(results.indexOf(largest), 1)
-    total -= size(largest)
-    const types = Object.keys(largest).join(', ')
-    stderr += `\n[... a result (${types}) of ${size(largest)} bytes not sent: over the ${MAX_RESULT_BYTES} byte result limit ...]\n`
-  }
-  if (results.length === output.results.length) return output
-  return { ...output, results, stderr, truncated: true }
-}
-
-/**
- * The images that fit in `budget` bytes of base64, in order; each one left out is named by a
- * line for stderr, so that no image vanishes without a word.
- */
-function imagesWithin(images: Content[], budget: number): { kept: Content[]; dropped: string[] } {
-  const kept: Content[] = []
-  const dropped: string[] = []
-  let used = 0
-  for (const image of images) {
-    const size = image.type === 'image' ? image.data.length : 0
-    if (used + size <= budget) {
-      kept.push(image)
-      used += size
-    } else if (image.type === 'image') {
-      dropped.push(
-        `\n[... ${image.mimeType} image of ${size} base64 characters not sent: over the ${MAX_RESULT_BYTES} byte result limit; save it with savefig and read it in pieces with read_file ...]\n`,
-      )
-    }
-  }
-  return { kept, dropped }
+  return jsonResult(cut, { extra: blocks, isError })
 }
 
 function toolError(error: ExecutionError): NonNullable<RunCodeOutput['error']> {

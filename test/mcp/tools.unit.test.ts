@@ -143,6 +143,60 @@ describe('results', () => {
     expect(reply.structuredContent).toMatchObject({ success: true, stdout: 'hi\n' })
   })
 
+  it('sends HTML and SVG as embedded resources, a plotly figure as its JSON only', async () => {
+    const figure = { data: [{ type: 'bar', y: [1, 2] }], layout: {} }
+    sandbox.execute.mockResolvedValueOnce(
+      result({
+        results: [
+          { 'text/plain': '   a\n0  1', 'text/html': '<table></table>', is_main_result: true },
+          { 'image/svg+xml': '<svg/>', 'text/plain': '<IPython.core.display.SVG object>' },
+          { 'application/vnd.plotly.v1+json': figure, 'text/html': '<div>Plotly.newPlot</div>' },
+          { 'text/latex': '$x^{2}$', 'text/plain': 'x**2' },
+        ],
+      }),
+    )
+    const { reply, json } = await call('run_code', { code: 'show()', context_id: 'ctx-1' })
+    expect(json.results).toEqual([
+      { 'text/plain': '   a\n0  1', is_main_result: true },
+      { 'text/plain': '<IPython.core.display.SVG object>' },
+      { 'application/vnd.plotly.v1+json': figure },
+      { 'text/latex': '$x^{2}$', 'text/plain': 'x**2' },
+    ])
+    expect(reply.structuredContent).toEqual(json)
+    expect(reply.content.slice(1)).toEqual([
+      {
+        type: 'resource',
+        resource: {
+          uri: 'sandbox://contexts/ctx-1/results/0.html',
+          mimeType: 'text/html',
+          text: '<table></table>',
+        },
+      },
+      {
+        type: 'resource',
+        resource: {
+          uri: 'sandbox://contexts/ctx-1/results/1.svg',
+          mimeType: 'image/svg+xml',
+          text: '<svg/>',
+        },
+      },
+    ])
+    expect(json).toMatchObject({ truncated: false, stderr: '' })
+  })
+
+  it('leaves out HTML that does not fit in 1 MiB, with a line in stderr', async () => {
+    const html = '<b>x</b>'.repeat(120_000)
+    sandbox.execute.mockResolvedValueOnce(
+      result({ results: [{ 'text/plain': '<HTML object>', 'text/html': html }] }),
+    )
+    const { reply, json } = await call('run_code', { code: 'show()', context_id: 'ctx-1' })
+    expect(Buffer.byteLength(JSON.stringify(reply))).toBeLessThan(1024 * 1024)
+    expect(reply.content).toHaveLength(1)
+    expect(json.results).toEqual([{ 'text/plain': '<HTML object>' }])
+    expect(json.stderr).toMatch(/a text\/html result of \d+ bytes not sent/)
+    expect(json.truncated).toBe(true)
+  })
+
   it('keeps a flood of output under 1 MiB per result, cut with a marker', async () => {
     const flood = 'x'.repeat(3 * 1024 * 1024)
     sandbox.execute.mockResolvedValueOnce(

@@ -16,6 +16,7 @@
 # Output of a thread, task or thread-pool job that an earlier cell started is dropped, not sent
 # as the running cell's (ipykernel sends whatever is written with the running cell's parent).
 # An image over MAX_IMAGE_CHARS (base64) is shrunk to fit, with a note in its text/plain.
+# Rich output that a library sends in a form clients cannot use is completed (sci_rich_output.py).
 import base64
 import contextvars
 import io
@@ -31,6 +32,8 @@ from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 from ipykernel.zmqshell import ZMQDisplayPublisher
 from traitlets.config import Config
+
+import sci_rich_output
 
 _flush = iostream.OutStream.flush
 _flush_in_thread = iostream.OutStream._flush
@@ -253,14 +256,14 @@ _publish = ZMQDisplayPublisher.publish
 
 
 def _publish_fitted(self, data, *args, **kwargs):
-    return _publish(self, _fit_images(data), *args, **kwargs)
+    return _publish(self, _fit_images(sci_rich_output.with_html(data)), *args, **kwargs)
 
 
 _write_format_data = ZMQShellDisplayHook.write_format_data
 
 
 def _write_format_data_fitted(self, format_dict, md_dict=None):
-    return _write_format_data(self, _fit_images(format_dict), md_dict)
+    return _write_format_data(self, _fit_images(sci_rich_output.with_html(format_dict)), md_dict)
 
 
 threading.Thread.start = _thread_start_tagged

@@ -8,10 +8,13 @@
 //   running cell's: each cell runs in its own async context, and writes are checked against it.
 // - JavaScript is type-checked by tslab (checkJs), so `typeof notDeclared` was a compile error;
 //   type errors in JavaScript are ignored, as node would, and only syntax errors stop a cell.
+// - `require` and `import` find the curated npm packages of package.json's `kernelPackages` (and
+//   their @types), not the service's own dependencies (kernel_packages.cjs).
 // Usage: node tslab_kernel.cjs <connection_file> [--js]
 const { AsyncLocalStorage } = require('node:async_hooks')
 const path = require('node:path')
 const util = require('node:util')
+const { linkKernelPackages, removePackageLinks } = require('./kernel_packages.cjs')
 
 const tslab = path.dirname(require.resolve('tslab/package.json'))
 const executor = require(path.join(tslab, 'dist/executor.js'))
@@ -197,7 +200,10 @@ for (const Socket of [zmq.Publisher, zmq.Router, zmq.Reply]) {
 // zeromq to deliver queued messages, sometimes for good, and the kernel then looks alive but
 // answers nothing until the execute times out.
 const reallyExit = process.reallyExit
-process.exit = (code) => reallyExit.call(process, code ?? process.exitCode ?? 0)
+process.exit = (code) => {
+  removePackageLinks()
+  reallyExit.call(process, code ?? process.exitCode ?? 0)
+}
 
 // Exit with the Jupyter Server that started us, even if it was killed with SIGKILL: ipykernel
 // watches its parent the same way; tslab does not. The server's pid comes from JPY_PARENT_PID,
@@ -212,6 +218,7 @@ setInterval(() => {
   }
 }, 1000).unref()
 
+linkKernelPackages(tslab)
 startKernel({
   configPath: process.argv[2],
   enableFindLocal: false,

@@ -1,0 +1,35 @@
+# Rich output as the sandbox's clients read it, set up at kernel start without importing any
+# plotting library (kernel start must not grow; each is imported when user code imports it).
+#
+# plotly: in a kernel its default renderer is "plotly_mimetype+notebook", whose first figure
+# inlines all of plotly.js (Debian ships it unminified: 8.6 MB) for a browser page that keeps it
+# loaded, which an API client is not; "notebook_connected" would load it from a CDN, which is not
+# reachable offline. So figures are sent as their JSON (application/vnd.plotly.v1+json, what
+# JupyterLab, VS Code and nteract render) and, added here, as text/html: plotly's own <div> and
+# Plotly.newPlot() fragment without the library, for a page that loads plotly.js itself.
+# fig.write_html("chart.html") still writes a standalone page, plotly.js included, to the working
+# dir. A context's env can choose another renderer (PLOTLY_RENDERER), as can
+# plotly.io.renderers.default.
+import os
+import sys
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+
+os.environ.setdefault("PLOTLY_RENDERER", "plotly_mimetype")
+
+
+def with_html(data):
+    """The bundle, with text/html for a plotly figure that has none."""
+    if not isinstance(data, dict) or PLOTLY_MIME not in data or "text/html" in data:
+        return data
+    figure = data[PLOTLY_MIME]
+    plotly_io = sys.modules.get("plotly.io")
+    if plotly_io is None or not isinstance(figure, dict):
+        return data
+    try:
+        html = plotly_io.to_html(
+            figure, config=figure.get("config"), include_plotlyjs=False, full_html=False, validate=False
+        )
+    except Exception:  # a figure plotly cannot write: its JSON still goes out
+        return data
+    return {**data, "text/html": html}
