@@ -75,6 +75,19 @@ export function describeRendering(runtime: RuntimeTarget): void {
       expect(value['text/html']).toContain('Plotly.newPlot')
     })
 
+    it('plotly: a large figure keeps its JSON; its HTML is left out with a note', async () => {
+      const large = resultWith(
+        await run(
+          'python',
+          'import plotly.graph_objects as go\ngo.Figure(go.Scatter(y=list(range(60_000))))',
+        ),
+        PLOTLY,
+      )
+      expect((large[PLOTLY] as { data: { y: number[] }[] }).data[0]?.y).toHaveLength(60_000)
+      expect(large['text/html']).toBeUndefined()
+      expect(large['text/plain']).toMatch(/^\[text\/html of \d+ characters left out/)
+    })
+
     it('plotly: write_html makes a standalone page with plotly.js inlined, offline', async () => {
       const written = await run(
         'python',

@@ -14,6 +14,9 @@ import os
 import sys
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
+# The HTML repeats the figure's JSON: past this, it would crowd the JSON itself out of the output
+# budget (SANDBOX_MAX_OUTPUT_CHARS, 1 MiB by default), so it is left out with a note.
+MAX_HTML_CHARS = 256 * 1024
 
 os.environ.setdefault("PLOTLY_RENDERER", "plotly_mimetype")
 
@@ -32,4 +35,11 @@ def with_html(data):
         )
     except Exception:  # a figure plotly cannot write: its JSON still goes out
         return data
+    if len(html) > MAX_HTML_CHARS:
+        note = "[text/html of %d characters left out: over %d; the figure is in %s]" % (
+            len(html),
+            MAX_HTML_CHARS,
+            PLOTLY_MIME,
+        )
+        return {**data, "text/plain": note}
     return {**data, "text/html": html}
