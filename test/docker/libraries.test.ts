@@ -72,10 +72,12 @@ describe.skipIf(slimReason !== undefined)('docker runtime: the slim profile', ()
         'df.plot(x="x", y="y")',
         'plt.show()',
       ].join('\n'),
+      // Seconds: the first import of the stack in a fresh container, on a loaded machine.
+      120,
     )
     expect(result.output.stdout).toBe('30\n')
     displayedPng(result)
-  })
+  }, 180_000)
 
   it('answers a full-only import with ModuleNotFoundError naming the module', async () => {
     for (const module of FULL_ONLY_MODULES) {
