@@ -12,9 +12,14 @@
 # A forked kernel is the template's child, not ours: we watch it through a pidfd the template
 # sends with each fork (taken before the template can reap it, so it names that process and no
 # later one with the same pid), and learn its exit status from the template's report.
+#
+# Kernel uids (SCI_KERNEL_UIDS, see configure_uids): every kernel, forked or cold, Python or not,
+# runs as the owner of the directory it starts in, which the sandbox service made for one uid of
+# the range (sandbox/runtimes/process/uids.ts); a start directory owned by anyone else is refused.
 import asyncio
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -38,6 +43,52 @@ UNKNOWN_EXIT = 1
 
 class TemplateUnavailable(Exception):
     pass
+
+
+class KernelUids:
+    """The uid range kernels run in and their process limit; count 0: kernels run as the server."""
+
+    start = 0
+    count = 0
+    nproc = 0
+
+
+def configure_uids(spec):
+    """Called from the server config with "start:count:nproc", or "" to keep uids off."""
+    if spec:
+        KernelUids.start, KernelUids.count, KernelUids.nproc = (int(part) for part in spec.split(":"))
+
+
+def kernel_uid(cwd):
+    """The uid a kernel starting in `cwd` runs as, or None when uids are off."""
+    if KernelUids.count == 0:
+        return None
+    uid = os.stat(cwd).st_uid
+    if not KernelUids.start <= uid < KernelUids.start + KernelUids.count:
+        raise RuntimeError(f"refusing to start a kernel in {cwd}: not owned by a kernel uid")
+    return uid
+
+
+def uid_env(env, home, uid):
+    # Everything a kernel or a library writes by default goes under its own home (mode 0700);
+    # there is no passwd entry for the uid, so getpass and friends read USER and LOGNAME.
+    name = f"sandbox{uid}"
+    return {
+        **env,
+        "HOME": home,
+        "TMPDIR": home,
+        "USER": name,
+        "LOGNAME": name,
+        "IPYTHONDIR": os.path.join(home, ".ipython"),
+        "MPLCONFIGDIR": os.path.join(home, ".matplotlib"),
+    }
+
+
+def drop_nproc():
+    # After Popen's setuid (preexec_fn runs as the kernel's uid): a fork bomb stops at this many
+    # processes and threads of its own uid, not of the whole service.
+    if KernelUids.nproc > 0:
+        resource.setrlimit(resource.RLIMIT_NPROC, (KernelUids.nproc, KernelUids.nproc))
 
 
 class KernelTemplate:
@@ -178,8 +229,8 @@ class KernelTemplate:
             except OSError:
                 pass
 
-    async def fork(self, argv, env, cwd):
-        """Forks a kernel; returns (pid, pidfd). Raises TemplateUnavailable."""
+    async def fork(self, argv, env, cwd, uid):
+        """Forks a kernel (as `uid` unless None); returns (pid, pidfd). Raises TemplateUnavailable."""
         if not self.enabled:
             raise TemplateUnavailable("the template is off")
         self._attach()
@@ -198,7 +249,7 @@ class KernelTemplate:
         request_id = self.next_id
         future = asyncio.get_running_loop().create_future()
         self.requests[request_id] = future
-        request = {"fork": request_id, "argv": argv, "env": env, "cwd": cwd}
+        request = {"fork": request_id, "argv": argv, "env": env, "cwd": cwd, "uid": uid, "nproc": KernelUids.nproc}
         try:
             self.sock.send(json.dumps(request).encode())
             return await asyncio.wait_for(future, FORK_TIMEOUT_S)
@@ -260,10 +311,18 @@ class TemplateProvisioner(LocalProvisioner):
     async def launch_kernel(self, cmd, **kwargs):
         started = time.monotonic()
         template = KernelTemplate.instance()
+        python = self.kernel_spec.language == "python"
+        cwd = kwargs.get("cwd") or os.getcwd()
+        uid = kernel_uid(cwd)
+        if uid is not None:
+            # Its own connection file is the one it may read (ipykernel and tslab load it at start);
+            # the runtime dir lets it reach that file by name, and list nothing.
+            os.chown(self.parent.connection_file, uid, uid)
+            kwargs["env"] = uid_env(kwargs["env"], cwd, uid)
         reason = None if forkable(cmd) else "the kernelspec does not run a Python launcher"
         if reason is None:
             try:
-                pid, pidfd = await template.fork(cmd, kwargs["env"], kwargs.get("cwd") or os.getcwd())
+                pid, pidfd = await template.fork(cmd, kwargs["env"], cwd, uid)
             except TemplateUnavailable as error:
                 reason = str(error)
             else:
@@ -277,7 +336,11 @@ class TemplateProvisioner(LocalProvisioner):
                     (time.monotonic() - started) * 1000,
                 )
                 return self.connection_info
+        if uid is not None:
+            kwargs.update(user=uid, group=uid, extra_groups=[], umask=0o077, preexec_fn=drop_nproc)
         info = await super().launch_kernel(cmd, **kwargs)
+        if not python:
+            return info
         template.count("cold")
         self.log.info(
             "sci-kernel-start kernel=%s path=cold pid=%d ms=%.1f reason=%s",
