@@ -65,7 +65,7 @@ const EnvSchema = z.object({
   SANDBOX_KERNEL_UID_START: z.coerce.number().int().min(1000).max(4_000_000_000).default(200_000),
   SANDBOX_KERNEL_UID_COUNT: z.coerce.number().int().min(1).max(100_000).default(1000),
   /** Processes and threads each kernel uid may have (RLIMIT_NPROC): a fork bomb stays in its context. 0 = no limit. */
-  SANDBOX_KERNEL_NPROC: count(512),
+  SANDBOX_KERNEL_NPROC: count(256),
   /** Where kernels run: "process" (children of one Jupyter Server) or "docker" (a container each). */
   SANDBOX_RUNTIME: z.enum(['process', 'docker']).default('process'),
 })

@@ -81,7 +81,11 @@ export class KernelUids {
     log: Logger,
   ): Promise<KernelUids | undefined> {
     if (settings.mode === 'off') {
-      log.warn('kernel uids off (SANDBOX_KERNEL_UIDS=off): contexts can reach each other')
+      log.warn(
+        process.getuid?.() === 0
+          ? 'kernel uids off (SANDBOX_KERNEL_UIDS=off) and the service runs as root: so do its kernels'
+          : 'kernel uids off (SANDBOX_KERNEL_UIDS=off): contexts can reach each other',
+      )
       return undefined
     }
     const missing = await missingPrivileges()
