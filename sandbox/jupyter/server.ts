@@ -90,7 +90,7 @@ export class JupyterServer {
           JUPYTER_CONFIG_PATH: dirs.config,
           JUPYTER_RUNTIME_DIR: dirs.runtime,
           MPLBACKEND: 'module://matplotlib_inline.backend_inline',
-          MPLCONFIGDIR: path.join(dirs.home, '.matplotlib'),
+          MPLCONFIGDIR: dirs.matplotlib,
           SCI_JUPYTER_PORT: String(port),
           SCI_JUPYTER_TOKEN: token,
           SCI_JUPYTER_ROOT: rootDir,
@@ -216,8 +216,15 @@ async function prepareDirs(runDir: string, kernelUids: boolean) {
     home: path.join(runDir, 'home'),
   }
   for (const dir of Object.values(dirs)) await mkdir(dir, { recursive: true, mode: 0o700 })
-  if (kernelUids) for (const dir of [runDir, dirs.runtime]) await chmod(dir, 0o711)
-  return dirs
+  // The kernel template imports matplotlib here, and matplotlib keeps the config dir it found
+  // then: forked kernels of other uids list it (for style sheets), so they must be able to read it.
+  const matplotlib = path.join(kernelUids ? runDir : dirs.home, 'matplotlib')
+  await mkdir(matplotlib, { recursive: true, mode: 0o700 })
+  if (kernelUids) {
+    for (const dir of [runDir, dirs.runtime]) await chmod(dir, 0o711)
+    await chmod(matplotlib, 0o755)
+  }
+  return { ...dirs, matplotlib }
 }
 
 async function writeKernelSpecs(

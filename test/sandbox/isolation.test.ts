@@ -113,6 +113,13 @@ function uidCases(get: () => IsolationFixture): void {
     expect(result.output.stdout).toBe('True xy\n')
   })
 
+  it('a kernel of its own uid still draws: matplotlib, imported by the template as root, plots', async () => {
+    const { s, b } = get()
+    const result = await exec(s, b, 'import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()')
+    expect(result.success, JSON.stringify(result.error)).toBe(true)
+    expect(result.results.some((r) => 'image/png' in r)).toBe(true)
+  })
+
   it('a thread bomb stops at the uid’s process limit; other contexts still start processes', async () => {
     const { s, a, b } = get()
     const bomb = await exec(
