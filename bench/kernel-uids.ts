@@ -53,6 +53,17 @@ async function measure(mode: 'on' | 'off', n: number): Promise<Row[]> {
       }
       const where = pool ? 'warm pool' : 'kernel started on the spot'
       rows.push(summarize(`create context (${where}), uids ${mode}`, create))
+      if (!pool) {
+        // tslab under another uid: a few, it takes seconds each.
+        const js: number[] = []
+        for (let i = 0; i < Math.min(n, 3); i++) {
+          let id = ''
+          const body = { type: 'jupyter', language: 'javascript' } as const
+          js.push(await timed(async () => (id = (await contexts.create(body)).context_id)))
+          await contexts.remove(id)
+        }
+        rows.push(summarize(`create JavaScript context (kernel on the spot), uids ${mode}`, js))
+      }
       if (pool) {
         rows.push(summarize(`first execute 1+1, uids ${mode}`, execute))
         rows.push(summarize(`stop context, uids ${mode}`, stop))

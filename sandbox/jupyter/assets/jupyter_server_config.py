@@ -74,7 +74,8 @@ ConnectionFileMixin._create_connected_socket = _create_connected_socket
 # Python kernels forked from a warm template (sci_kernel_provisioner.py); the kernelspec names the
 # provisioner, whose entry point is found in this directory. Started now, so that it has finished
 # its imports by the time the warm pool asks for kernels.
-from sci_kernel_provisioner import configure_uids, start_template  # noqa: E402
+from sci_kernel_provisioner import start_template  # noqa: E402
+from sci_kernel_uids import configure_uids  # noqa: E402
 
 # "start:count:nproc": each kernel runs as the uid that owns its start directory. Then nothing the
 # server writes may be readable by others: its jpserver-<pid>-open.html carries the token and is
