@@ -3,6 +3,7 @@ import path from 'node:path'
 import { z } from 'zod'
 import { commaList, LogLevel } from './common.js'
 import { type DockerConfig, DockerEnvSchema, dockerConfig } from './runtimes/docker/config.js'
+import type { KernelUidSettings } from './runtimes/process/uids.js'
 
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback)
 const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback)
@@ -54,6 +55,17 @@ const EnvSchema = z.object({
     .enum(['0', '1', 'false', 'true'])
     .default('1')
     .transform((value) => value === '1' || value === 'true'),
+  /**
+   * Process runtime: each context's kernel under a uid of its own from the range below. "auto" does
+   * so where the service can switch uids (root with the capabilities it needs) and says once at
+   * startup when it cannot; "on" refuses to start then; "off" runs kernels as the service.
+   */
+  SANDBOX_KERNEL_UIDS: z.enum(['on', 'off', 'auto']).default('auto'),
+  /** First uid (and gid) of the kernels' range; far from distributions' users and subuid ranges. */
+  SANDBOX_KERNEL_UID_START: z.coerce.number().int().min(1000).max(4_000_000_000).default(200_000),
+  SANDBOX_KERNEL_UID_COUNT: z.coerce.number().int().min(1).max(100_000).default(1000),
+  /** Processes and threads each kernel uid may have (RLIMIT_NPROC): a fork bomb stays in its context. 0 = no limit. */
+  SANDBOX_KERNEL_NPROC: count(256),
   /** Where kernels run: "process" (children of one Jupyter Server) or "docker" (a container each). */
   SANDBOX_RUNTIME: z.enum(['process', 'docker']).default('process'),
 })
@@ -82,6 +94,8 @@ export type Config = Readonly<{
   startupTimeoutMs: number
   /** Python kernels forked from the kernel template (process runtime). */
   kernelTemplate: boolean
+  /** A uid per context's kernel (process runtime). */
+  kernelUids: KernelUidSettings
   logLevel: LogLevel
   runtime: 'process' | 'docker'
   /** Settings of the docker runtime (SANDBOX_DOCKER_*), parsed whichever runtime is chosen. */
@@ -128,6 +142,12 @@ export function loadConfig(
     python: e.SANDBOX_PYTHON,
     startupTimeoutMs: ms(e.SANDBOX_STARTUP_TIMEOUT),
     kernelTemplate: e.SANDBOX_KERNEL_TEMPLATE,
+    kernelUids: {
+      mode: e.SANDBOX_KERNEL_UIDS,
+      start: e.SANDBOX_KERNEL_UID_START,
+      count: e.SANDBOX_KERNEL_UID_COUNT,
+      nproc: e.SANDBOX_KERNEL_NPROC,
+    },
     logLevel: e.LOG_LEVEL,
     runtime: e.SANDBOX_RUNTIME,
     docker: dockerConfig(DockerEnvSchema.parse(env)),

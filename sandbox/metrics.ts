@@ -8,6 +8,11 @@ export type MetricsSources = {
   poolDepth: (language: Language) => number
   /** Python kernel starts per path, from the Jupyter Server; absent where no template runs. */
   kernelStarts?: () => Promise<KernelStarts | undefined>
+  /**
+   * What keeps contexts apart at OS level: `uid` (process runtime, a uid per context),
+   * `shared-uid` (process runtime, kernels share the service's uid), `container` (docker runtime).
+   */
+  isolation?: string
 }
 
 /**
@@ -61,6 +66,15 @@ export class SandboxMetrics {
         for (const language of LANGUAGES) this.set({ language }, sources.poolDepth(language))
       },
     })
+    const { isolation } = sources
+    if (isolation) {
+      new Gauge({
+        name: 'sandbox_isolation_level',
+        help: 'What keeps contexts apart: 1 on the label of this service’s level (uid, shared-uid, container)',
+        labelNames: ['level'] as const,
+        registers: [this.registry],
+      }).set({ level: isolation }, 1)
+    }
     const { kernelStarts } = sources
     if (kernelStarts) {
       // Counted in the Jupyter Server: they restart from 0 with it, as a counter may.

@@ -43,6 +43,7 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
           python: config.python,
           poolSize: config.poolSize,
           kernelTemplate: config.kernelTemplate,
+          kernelUids: config.kernelUids,
           kernelMemoryMb: config.kernelMemoryMb,
           kernelMaxOutputChars,
           workspaceRoot: config.workspaceRoot,
@@ -53,6 +54,7 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
   const metrics: SandboxMetrics = new SandboxMetrics({
     liveContexts: (): number => contexts.size,
     poolDepth: (language) => pool.depth(language),
+    isolation: runtime instanceof ProcessKernelRuntime ? runtime.isolation : 'container',
     ...(runtime instanceof ProcessKernelRuntime && { kernelStarts: () => runtime.kernelStarts() }),
   })
   const contexts = new ContextService({ config, runtime, metrics, log })

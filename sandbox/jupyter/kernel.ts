@@ -72,17 +72,21 @@ export class JupyterKernel {
   /**
    * Starts a kernel and waits until it answers kernel_info.
    * @param spec - kernelspec name known to the Jupyter Server
+   * @param path - directory the kernel starts in, relative to the server's root; its root if unset
    * @param signal - aborts the wait; the half-started kernel is shut down
    */
   static async start(options: {
     language: Language
     spec: string
+    path?: string
     settings: ServerConnection.ISettings
     log: Logger
     signal: AbortSignal
   }): Promise<JupyterKernel> {
-    const { language, spec, settings, log, signal } = options
-    const model = await KernelAPI.startNew({ name: spec }, settings)
+    const { language, spec, path, settings, log, signal } = options
+    // Jupyter Server takes `path` (POST /api/kernels) though @jupyterlab/services types only `name`.
+    const body = { name: spec, ...(path !== undefined && { path }) } as KernelAPI.IKernelOptions
+    const model = await KernelAPI.startNew(body, settings)
     const connection = new SandboxKernelConnection({
       model,
       serverSettings: settings,

@@ -45,8 +45,9 @@ export const TEMPLATE_PROVISIONER = 'sci-template-provisioner'
  * @param python - interpreter with ipykernel (Debian's /usr/bin/python3 by default)
  * @param memoryMb - per-kernel memory cap: address space for Python, V8 heap for Node; 0 = none
  * @param maxOutputChars - output a Python kernel sends per execution before it drops the rest
- * @param provisioner - start Python kernels through sci_kernel_provisioner.py, which forks them
- *   from the kernel template when it runs; only a server launched by JupyterServer finds it
+ * @param provisioner - start kernels through sci_kernel_provisioner.py, which forks Python ones
+ *   from the kernel template when it runs and switches every kernel to its kernel uid; only a
+ *   server launched by JupyterServer finds it
  * @default provisioner false
  */
 export function kernelSpecs(
@@ -57,6 +58,9 @@ export function kernelSpecs(
 ): Record<string, KernelSpecFile> {
   const tslab = path.join(ASSETS_DIR, 'tslab_kernel.cjs')
   const node = [process.execPath, ...(memoryMb > 0 ? [`--max-old-space-size=${memoryMb}`] : [])]
+  const metadata = provisioner && {
+    metadata: { kernel_provisioner: { provisioner_name: TEMPLATE_PROVISIONER } },
+  }
   return {
     [KERNEL_SPEC.python]: {
       argv: [python, path.join(ASSETS_DIR, 'python_kernel.py'), '-f', '{connection_file}'],
@@ -69,21 +73,21 @@ export function kernelSpecs(
       interrupt_mode: 'signal',
       // With the template off too: the provisioner then starts kernels the old way, and still
       // counts the starts of each path.
-      ...(provisioner && {
-        metadata: { kernel_provisioner: { provisioner_name: TEMPLATE_PROVISIONER } },
-      }),
+      ...metadata,
     },
     [KERNEL_SPEC.javascript]: {
       argv: [...node, tslab, '{connection_file}', '--js'],
       display_name: 'JavaScript (tslab)',
       language: 'javascript',
       interrupt_mode: 'signal',
+      ...metadata,
     },
     [KERNEL_SPEC.typescript]: {
       argv: [...node, tslab, '{connection_file}'],
       display_name: 'TypeScript (tslab)',
       language: 'typescript',
       interrupt_mode: 'signal',
+      ...metadata,
     },
   }
 }

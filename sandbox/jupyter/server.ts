@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
 import { ServerConnection } from '@jupyterlab/services'
@@ -26,6 +26,12 @@ export type JupyterServerOptions = {
    * @default false
    */
   kernelTemplate?: boolean
+  /**
+   * "start:count:nproc" of the kernel uid range (KernelUids.spec): each kernel then runs as the
+   * owner of its start dir, and the runtime dir lets kernels reach their own connection file by
+   * name but list nothing. Unset: kernels run as the server.
+   */
+  kernelUids?: string
   log: Logger
   /** Called once if the process exits without close() having been called. */
   onUnexpectedExit: (code: number | null, signal: NodeJS.Signals | null) => void
@@ -59,7 +65,7 @@ export class JupyterServer {
     const { python, runDir, rootDir, log, kernelTemplate = false } = options
     const port = await freePort()
     const token = randomBytes(24).toString('hex')
-    const dirs = await prepareDirs(runDir)
+    const dirs = await prepareDirs(runDir, options.kernelUids !== undefined)
     await writeKernelSpecs(
       dirs.data,
       kernelSpecs(python, options.kernelMemoryMb, options.kernelMaxOutputChars, true),
@@ -84,12 +90,13 @@ export class JupyterServer {
           JUPYTER_CONFIG_PATH: dirs.config,
           JUPYTER_RUNTIME_DIR: dirs.runtime,
           MPLBACKEND: 'module://matplotlib_inline.backend_inline',
-          MPLCONFIGDIR: path.join(dirs.home, '.matplotlib'),
+          MPLCONFIGDIR: dirs.matplotlib,
           SCI_JUPYTER_PORT: String(port),
           SCI_JUPYTER_TOKEN: token,
           SCI_JUPYTER_ROOT: rootDir,
           SCI_JUPYTER_NODELAY: options.nodelay === false ? '0' : '1',
           SCI_KERNEL_TEMPLATE: kernelTemplate ? '1' : '0',
+          ...(options.kernelUids && { SCI_KERNEL_UIDS: options.kernelUids }),
         },
       },
     )
@@ -196,7 +203,12 @@ function logServerLine(log: Logger, line: string): void {
   }
 }
 
-async function prepareDirs(runDir: string) {
+/**
+ * @param kernelUids - kernels run as other uids: the run dir and the runtime dir are searchable
+ *   (0711) so that a kernel opens its own connection file, which the provisioner hands to its uid;
+ *   everything else, the server's jpserver-*.json with its token included, stays the server's.
+ */
+async function prepareDirs(runDir: string, kernelUids: boolean) {
   const dirs = {
     data: path.join(runDir, 'data'),
     config: path.join(runDir, 'config'),
@@ -204,7 +216,15 @@ async function prepareDirs(runDir: string) {
     home: path.join(runDir, 'home'),
   }
   for (const dir of Object.values(dirs)) await mkdir(dir, { recursive: true, mode: 0o700 })
-  return dirs
+  // The kernel template imports matplotlib here, and matplotlib keeps the config dir it found
+  // then: forked kernels of other uids list it (for style sheets), so they must be able to read it.
+  const matplotlib = path.join(kernelUids ? runDir : dirs.home, 'matplotlib')
+  await mkdir(matplotlib, { recursive: true, mode: 0o700 })
+  if (kernelUids) {
+    for (const dir of [runDir, dirs.runtime]) await chmod(dir, 0o711)
+    await chmod(matplotlib, 0o755)
+  }
+  return { ...dirs, matplotlib }
 }
 
 async function writeKernelSpecs(

@@ -5,7 +5,7 @@
  * the day the runtime blocks them. Cases that only make sense on one runtime (a container's own
  * PID namespace, a read-only root) are registered by that runtime's file through `specific`.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningSandbox } from '../helpers/sandbox.js'
 import { createContext, exec, type RuntimeTarget } from './runtime.js'
 
@@ -21,20 +21,26 @@ export type IsolationFixture = { s: RunningSandbox; a: string; b: string }
 /**
  * Registers the isolation suite for one runtime; it starts its own sandbox with an API key and a
  * secret in the service's environment (SCI_TEST_SERVICE_SECRET).
+ * After every case, A still answers and keeps its state: a blocked attack is an error in the
+ * attacker's own cell, never a restart or a death of the context it aimed at.
+ * @param options.variant - names the setting this run tests (e.g. `kernel uids on`)
  * @param options.knownLimits - cases this runtime cannot pass, and why (shown in the report)
  * @param options.specific - registers this runtime's own cases, given the fixture
  */
 export function describeIsolation(
   runtime: RuntimeTarget,
   {
+    variant,
     knownLimits,
     specific,
   }: {
+    variant?: string
     knownLimits?: { why: string; cases: IsolationCase[] }
     specific?: (fixture: () => IsolationFixture) => void
   } = {},
 ): void {
-  describe.skipIf(runtime.skip)(`${runtime.name} runtime: isolation between contexts`, () => {
+  const title = `${runtime.name} runtime${variant ? ` (${variant})` : ''}: isolation between contexts`
+  describe.skipIf(runtime.skip)(title, () => {
     const fixture = {} as IsolationFixture
 
     beforeAll(async () => {
@@ -49,6 +55,11 @@ export function describeIsolation(
     afterAll(async () => {
       delete process.env.SCI_TEST_SERVICE_SECRET
       await fixture.s?.close()
+    })
+    afterEach(async () => {
+      const { s, a } = fixture
+      const canary = await exec(s, a, 'print(secret)')
+      expect(canary.output.stdout, 'the attacked context keeps its state').toBe('42\n')
     })
 
     const limited = new Set(knownLimits?.cases ?? [])

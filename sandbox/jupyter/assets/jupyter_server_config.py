@@ -74,7 +74,15 @@ ConnectionFileMixin._create_connected_socket = _create_connected_socket
 # Python kernels forked from a warm template (sci_kernel_provisioner.py); the kernelspec names the
 # provisioner, whose entry point is found in this directory. Started now, so that it has finished
 # its imports by the time the warm pool asks for kernels.
-if os.environ.pop("SCI_KERNEL_TEMPLATE", "0") == "1":
-    from sci_kernel_provisioner import start_template
+from sci_kernel_provisioner import start_template  # noqa: E402
+from sci_kernel_uids import configure_uids  # noqa: E402
 
+# "start:count:nproc": each kernel runs as the uid that owns its start directory. Then nothing the
+# server writes may be readable by others: its jpserver-<pid>-open.html carries the token and is
+# written with the umask's mode, in a runtime dir kernels can search (they learn the pid in /proc).
+_uids = os.environ.pop("SCI_KERNEL_UIDS", "")
+configure_uids(_uids)
+if _uids:
+    os.umask(0o077)
+if os.environ.pop("SCI_KERNEL_TEMPLATE", "0") == "1":
     start_template()

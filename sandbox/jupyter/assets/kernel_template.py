@@ -12,8 +12,13 @@
 # `random` and numpy, then runs python_kernel.py as its __main__, exactly as a cold start would
 # (memory cap, patches, IPKernelApp with its own ZMQ context and sockets from the connection file).
 #
+# With kernel uids on the template runs as root and the child becomes the requested uid (no
+# supplementary groups, umask 077, its own process limit) before it touches anything of the
+# kernel's; a kernel then cannot read this process or any other kernel through /proc or ptrace.
+#
 # Protocol (SOCK_SEQPACKET, one JSON object per packet):
-#   → {"fork": id, "argv": [python, launcher.py, "-f", connection_file], "env": {...}, "cwd": dir}
+#   → {"fork": id, "argv": [python, launcher.py, "-f", connection_file], "env": {...}, "cwd": dir,
+#      "uid": uid or null, "nproc": process limit of that uid, 0 for none}
 #   ← {"ready": pid, "threads": n}            once, after the imports
 #   ← {"forked": id, "pid": pid} + a pidfd of the child (SCM_RIGHTS), or {"failed": id, "error": …}
 #   ← {"exited": pid, "status": code}          when a child exits (negative: killed by a signal)
@@ -23,6 +28,7 @@ import ctypes
 import gc
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -124,6 +130,8 @@ class Template:
                         data = self.control.recv(1 << 20)
                     except InterruptedError:
                         continue
+                    except ConnectionResetError:  # the server went away mid-request
+                        data = b""
                     if not data:
                         return self.stop()
                     request = json.loads(data)
@@ -196,6 +204,15 @@ def watch_server(pidfd):
 def become_kernel(template, request):
     """In the forked child: detach from the template, then run the launcher as __main__."""
     os.setsid()
+    uid = request.get("uid")
+    if uid is not None:
+        if request.get("nproc"):
+            resource.setrlimit(resource.RLIMIT_NPROC, (request["nproc"],) * 2)
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+        os.umask(0o077)
+    # After the uid change, which clears it: the kernel's own uid may read its /proc entries.
     libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -236,8 +253,8 @@ def main():
     drop_library_threads()
     gc.collect()
     gc.disable()
-    # Kernels run as the same user: this keeps them from reading the template's memory or
-    # descriptors through ptrace or /proc where the user lacks CAP_SYS_PTRACE (not as root).
+    # Without kernel uids, kernels run as this user: this keeps them from reading the template's
+    # memory or descriptors through ptrace or /proc where the user lacks CAP_SYS_PTRACE.
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     print(
         f"kernel template ready in {time.monotonic() - started:.2f} s, {thread_count()} thread(s)",

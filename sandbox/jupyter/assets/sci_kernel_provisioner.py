@@ -12,6 +12,9 @@
 # A forked kernel is the template's child, not ours: we watch it through a pidfd the template
 # sends with each fork (taken before the template can reap it, so it names that process and no
 # later one with the same pid), and learn its exit status from the template's report.
+#
+# Kernel uids (sci_kernel_uids.py): every kernel, forked or cold, Python or not, runs as the owner
+# of the directory it starts in when they are on.
 import asyncio
 import json
 import os
@@ -23,6 +26,7 @@ import sys
 import time
 
 from jupyter_client.provisioning import LocalProvisioner
+from sci_kernel_uids import KernelUids, drop_nproc, kernel_uid, uid_env
 from traitlets.log import get_logger
 
 TEMPLATE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_template.py")
@@ -178,8 +182,8 @@ class KernelTemplate:
             except OSError:
                 pass
 
-    async def fork(self, argv, env, cwd):
-        """Forks a kernel; returns (pid, pidfd). Raises TemplateUnavailable."""
+    async def fork(self, argv, env, cwd, uid):
+        """Forks a kernel (as `uid` unless None); returns (pid, pidfd). Raises TemplateUnavailable."""
         if not self.enabled:
             raise TemplateUnavailable("the template is off")
         self._attach()
@@ -198,7 +202,7 @@ class KernelTemplate:
         request_id = self.next_id
         future = asyncio.get_running_loop().create_future()
         self.requests[request_id] = future
-        request = {"fork": request_id, "argv": argv, "env": env, "cwd": cwd}
+        request = {"fork": request_id, "argv": argv, "env": env, "cwd": cwd, "uid": uid, "nproc": KernelUids.nproc}
         try:
             self.sock.send(json.dumps(request).encode())
             return await asyncio.wait_for(future, FORK_TIMEOUT_S)
@@ -260,10 +264,18 @@ class TemplateProvisioner(LocalProvisioner):
     async def launch_kernel(self, cmd, **kwargs):
         started = time.monotonic()
         template = KernelTemplate.instance()
+        python = self.kernel_spec.language == "python"
+        cwd = kwargs.get("cwd") or os.getcwd()
+        uid = kernel_uid(cwd)
+        if uid is not None:
+            # Its own connection file is the one it may read (ipykernel and tslab load it at start);
+            # the runtime dir lets it reach that file by name, and list nothing.
+            os.chown(self.parent.connection_file, uid, uid)
+            kwargs["env"] = uid_env(kwargs["env"], cwd, uid)
         reason = None if forkable(cmd) else "the kernelspec does not run a Python launcher"
         if reason is None:
             try:
-                pid, pidfd = await template.fork(cmd, kwargs["env"], kwargs.get("cwd") or os.getcwd())
+                pid, pidfd = await template.fork(cmd, kwargs["env"], cwd, uid)
             except TemplateUnavailable as error:
                 reason = str(error)
             else:
@@ -277,7 +289,11 @@ class TemplateProvisioner(LocalProvisioner):
                     (time.monotonic() - started) * 1000,
                 )
                 return self.connection_info
+        if uid is not None:
+            kwargs.update(user=uid, group=uid, extra_groups=[], umask=0o077, preexec_fn=drop_nproc)
         info = await super().launch_kernel(cmd, **kwargs)
+        if not python:
+            return info
         template.count("cold")
         self.log.info(
             "sci-kernel-start kernel=%s path=cold pid=%d ms=%.1f reason=%s",

@@ -208,13 +208,15 @@ process.exit = (code) => {
 // Exit with the Jupyter Server that started us, even if it was killed with SIGKILL: ipykernel
 // watches its parent the same way; tslab does not. The server's pid comes from JPY_PARENT_PID,
 // which jupyter_client sets: a server killed while this process boots has already left it with
-// ppid 1. (`process.ppid` is also read once at startup; signal 0 to the pid tells.)
+// ppid 1. (`process.ppid` is also read once at startup; signal 0 to the pid tells.) Under a
+// kernel uid the server is another user's process: EPERM says it lives, and should its pid be
+// reused meanwhile, the sandbox kills whatever runs as the uid when it frees it.
 const parent = Number(process.env.JPY_PARENT_PID) || process.ppid
 setInterval(() => {
   try {
     process.kill(parent, 0)
-  } catch {
-    process.exit(1)
+  } catch (error) {
+    if (error.code !== 'EPERM') process.exit(1)
   }
 }, 1000).unref()
 

@@ -1,6 +1,7 @@
 import { constants, type Dirent } from 'node:fs'
 import {
   type FileHandle,
+  lchown,
   lstat,
   mkdir,
   open,
@@ -13,6 +14,7 @@ import path from 'node:path'
 import type { FileEntry } from '../../api.js'
 import { SandboxError } from '../../errors.js'
 import { resolveInside } from '../../paths.js'
+import type { Owner } from './uids.js'
 
 /**
  * Files of a context's working directory, read and written by the service on the host. User code
@@ -25,6 +27,7 @@ import { resolveInside } from '../../paths.js'
 /**
  * Streams `body` into `relative` inside the working dir, creating parent directories.
  * @param maxBytes - more than this is refused with LIMIT_EXCEEDED and the partial file removed
+ * @param owner - the kernel uid that gets the file and the directories made for it
  * @returns the bytes written
  */
 export async function writeFileStream(
@@ -32,9 +35,10 @@ export async function writeFileStream(
   relative: string,
   body: AsyncIterable<Uint8Array>,
   maxBytes: number,
+  owner?: Owner,
 ): Promise<number> {
   const target = resolveInside(workingDir, relative)
-  await mkdirInside(workingDir, path.dirname(target))
+  await mkdirInside(workingDir, path.dirname(target), owner)
   const handle = await openInside(
     workingDir,
     target,
@@ -42,6 +46,8 @@ export async function writeFileStream(
   )
   let written = 0
   try {
+    // On the open file: whatever user code does to the path meanwhile, this is the file written.
+    if (owner) await handle.chown(owner.uid, owner.gid)
     await handle.truncate(0)
     for await (const chunk of body) {
       written += chunk.byteLength
@@ -181,19 +187,27 @@ async function assertParentInside(workingDir: string, target: string): Promise<v
   }
 }
 
-/** Creates `dir` and its parents one level at a time, refusing to go through a planted link. */
-async function mkdirInside(workingDir: string, dir: string): Promise<void> {
+/**
+ * Creates `dir` and its parents one level at a time, refusing to go through a planted link; the
+ * directories it makes go to `owner`.
+ */
+async function mkdirInside(workingDir: string, dir: string, owner?: Owner): Promise<void> {
   const realRoot = await realpath(workingDir)
   const relative = path.relative(workingDir, dir)
   let current = workingDir
   for (const part of relative ? relative.split(path.sep) : []) {
     current = path.join(current, part)
-    await mkdir(current).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EEXIST') throw error
-    })
+    const made = await mkdir(current).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error
+        return false
+      },
+    )
     if (!isInside(realRoot, await realpath(current))) {
       throw new SandboxError('INVALID_PARAMS', 'Path resolves outside the working directory')
     }
+    if (made && owner) await lchown(current, owner.uid, owner.gid)
   }
 }
 

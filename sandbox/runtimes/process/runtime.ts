@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Language } from '../../api.js'
@@ -9,6 +9,7 @@ import { JupyterServer, type KernelStarts } from '../../jupyter/server.js'
 import { ContextBinding, type HostedKernel } from '../binding.js'
 import { KernelPool } from '../pool.js'
 import type { Binding, BindRequest, KernelRuntime, RuntimeOptions } from '../runtime.js'
+import { type IsolationLevel, type KernelUidSettings, KernelUids, type Owner } from './uids.js'
 import { HostWorkspace } from './workspace.js'
 
 export type ProcessRuntimeOptions = RuntimeOptions & {
@@ -17,6 +18,8 @@ export type ProcessRuntimeOptions = RuntimeOptions & {
   kernelTemplate?: boolean
   kernelMemoryMb: number
   workspaceRoot: string
+  /** A uid per kernel (SANDBOX_KERNEL_UIDS); unset: kernels run as the service, nothing logged. */
+  kernelUids?: KernelUidSettings
 }
 
 /**
@@ -34,6 +37,7 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
   private constructor(
     private readonly options: ProcessRuntimeOptions,
     private readonly runDir: string,
+    private readonly uids: KernelUids | undefined,
   ) {
     this.pool = new KernelPool(
       (language, signal) => this.startKernel(language, signal),
@@ -44,8 +48,12 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
 
   /** Creates the runtime and starts its Jupyter Server. */
   static async start(options: ProcessRuntimeOptions): Promise<ProcessKernelRuntime> {
+    const { kernelUids, workspaceRoot, python, log } = options
+    const uids = kernelUids && (await KernelUids.open(kernelUids, workspaceRoot, python, log))
+    // Kernels of other uids pass through the root to their own dirs, and list nothing there.
+    if (uids) await chmod(workspaceRoot, 0o711)
     const runDir = await mkdtemp(path.join(os.tmpdir(), 'sci-jupyter-'))
-    const runtime = new ProcessKernelRuntime(options, runDir)
+    const runtime = new ProcessKernelRuntime(options, runDir, uids)
     try {
       await runtime.ensureServer()
       runtime.pool.fill()
@@ -60,9 +68,15 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
     return !this.closed && this.server !== undefined
   }
 
+  /** Whether each context's kernel runs under a uid of its own; for /metrics. */
+  get isolation(): IsolationLevel {
+    return this.uids ? 'uid' : 'shared-uid'
+  }
+
   /**
-   * A warm kernel in a directory of the context's own under the workspace root. Per-context limits
-   * are refused: every kernel shares this service's (SANDBOX_KERNEL_MEMORY_MB caps each kernel).
+   * A warm kernel in a directory of the context's own under the workspace root, which goes to the
+   * kernel's uid when kernels have their own. Per-context limits are refused: every kernel shares
+   * this service's (SANDBOX_KERNEL_MEMORY_MB caps each kernel).
    */
   async bind(request: BindRequest): Promise<Binding> {
     const { contextId, language, limits, workingDir, env, signal } = request
@@ -77,17 +91,22 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
     let binding: ContextBinding<ServerKernel> | undefined
     try {
       const hosted = await this.pool.acquire(language, signal)
-      binding = new ContextBinding({
+      const bound: ContextBinding<ServerKernel> = new ContextBinding({
         hosted,
         workspace,
         language,
         env,
         log,
         replace: (replaceSignal) =>
-          this.pool.acquire(language, replaceSignal).finally(() => this.pool.fill()),
+          this.replacement(language, workspace, bound.host, replaceSignal),
       })
+      binding = bound
+      if (hosted.owner) await workspace.own(hosted.owner)
       await binding.prepare()
-      log.info({ kernelId: hosted.kernel.id, dir: workspace.dir }, 'context bound to kernel')
+      log.info(
+        { kernelId: hosted.kernel.id, dir: workspace.dir, uid: hosted.owner?.uid },
+        'context bound to kernel',
+      )
       return binding
     } catch (error) {
       await (binding ?? workspace).close()
@@ -119,12 +138,37 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
     await this.close()
   }
 
+  /**
+   * A lost kernel's replacement for a context. With kernel uids the workspace goes to the new
+   * kernel's uid, once no process of the old one is left to swap paths under the change.
+   */
+  private async replacement(
+    language: Language,
+    workspace: HostWorkspace,
+    lost: ServerKernel,
+    signal: AbortSignal,
+  ): Promise<ServerKernel> {
+    const next = await this.pool.acquire(language, signal).finally(() => this.pool.fill())
+    if (!next.owner || !this.uids) return next
+    try {
+      if (lost.owner) await this.uids.killAll(lost.owner)
+      await workspace.transfer(next.owner)
+      return next
+    } catch (error) {
+      await next.shutdown()
+      throw error
+    }
+  }
+
+  /** Starts a kernel; with kernel uids, in a fresh home of a uid taken for it, so as that uid. */
   private async startKernel(language: Language, signal: AbortSignal): Promise<ServerKernel> {
     const server = await this.ensureServer()
+    const home = await this.uids?.allocate()
     try {
       const kernel = await JupyterKernel.start({
         language,
         spec: KERNEL_SPEC[language],
+        ...(home && { path: path.relative(this.options.workspaceRoot, home.home) }),
         settings: server.settings,
         log: this.options.log,
         signal: AbortSignal.any([signal, AbortSignal.timeout(this.options.startupTimeoutMs)]),
@@ -133,8 +177,9 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
       kernel.onDisruption((disruption) => {
         if (disruption === 'shutdown' || disruption === 'lost') this.kernels.delete(kernel)
       })
-      return new ServerKernel(kernel)
+      return new ServerKernel(kernel, home && this.uids && { owner: home.owner, uids: this.uids })
     } catch (error) {
+      if (home) await this.uids?.release(home.owner)
       throw new SandboxError('UNAVAILABLE', `Could not start a ${language} kernel`, {
         cause: error,
       })
@@ -158,6 +203,7 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
       kernelMemoryMb: this.options.kernelMemoryMb,
       kernelMaxOutputChars: this.options.kernelMaxOutputChars,
       kernelTemplate: this.options.kernelTemplate,
+      ...(this.uids && { kernelUids: this.uids.spec }),
       log: this.options.log,
       onUnexpectedExit: (code, signal) => this.onServerExit(code, signal),
     }).then(
@@ -191,15 +237,34 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
   }
 }
 
-/** A kernel of the runtime's Jupyter Server: the server hosts it, and shuts it down. */
+/**
+ * A kernel of the runtime's Jupyter Server: the server hosts it, and shuts it down. With kernel
+ * uids it owns its uid, which it gives back (cleaned) once the kernel is down.
+ */
 class ServerKernel implements HostedKernel {
-  constructor(readonly kernel: JupyterKernel) {}
+  private stopping: Promise<void> | undefined
+
+  constructor(
+    readonly kernel: JupyterKernel,
+    private readonly uid?: { owner: Owner; uids: KernelUids },
+  ) {}
+
+  get owner(): Owner | undefined {
+    return this.uid?.owner
+  }
 
   get usable(): boolean {
     return this.kernel.usable
   }
 
   shutdown(): Promise<void> {
-    return this.kernel.shutdown()
+    this.stopping ??= (async () => {
+      try {
+        await this.kernel.shutdown()
+      } finally {
+        if (this.uid) await this.uid.uids.release(this.uid.owner)
+      }
+    })()
+    return this.stopping
   }
 }
