@@ -4,6 +4,8 @@
  * the same engine are never touched), and the docker CLI to look at what it made.
  *
  * Without a usable engine or image the suites skip, loudly; with DOCKER_REQUIRED=1 (CI) they fail.
+ * SANDBOX_DOCKER_OCI_RUNTIME=runsc runs every suite with the containers under gVisor (CI runs the
+ * docker project once per OCI runtime); a case that differs there asserts gVisor's behaviour.
  */
 import { execFile, execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -17,6 +19,11 @@ export { createContext, exec } from '../shared/runtime.js'
 const run = promisify(execFile)
 export const DOCKER = process.env.DOCKER ?? 'docker'
 export const IMAGE = process.env.SANDBOX_DOCKER_IMAGE ?? 'sandbox-code-interpreter/sandbox:latest'
+/** The OCI runtime the suites run the context containers under. */
+export const OCI_RUNTIME: 'runc' | 'runsc' =
+  process.env.SANDBOX_DOCKER_OCI_RUNTIME === 'runsc' ? 'runsc' : 'runc'
+/** True when the containers run under gVisor. */
+export const GVISOR = OCI_RUNTIME === 'runsc'
 
 /** Why the docker suites cannot run here, or undefined when they can. */
 function unavailableReason(): string | undefined {
@@ -29,6 +36,14 @@ function unavailableReason(): string | undefined {
     execFileSync(DOCKER, ['image', 'inspect', IMAGE], { stdio: 'ignore', timeout: 15_000 })
   } catch {
     return `image ${IMAGE} is missing (build it with scripts/test-docker.sh)`
+  }
+  if (GVISOR) {
+    const runtimes = execFileSync(DOCKER, ['info', '--format', '{{json .Runtimes}}'], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    })
+    if (!runtimes.includes('"runsc"'))
+      return 'SANDBOX_DOCKER_OCI_RUNTIME=runsc but the engine has no runsc runtime (scripts/gvisor.sh adds it)'
   }
   return undefined
 }
@@ -64,6 +79,7 @@ export async function startDockerSandbox(
     SANDBOX_RUNTIME: 'docker',
     SANDBOX_DOCKER_SCOPE: testScope(),
     SANDBOX_DOCKER_IMAGE: IMAGE,
+    SANDBOX_DOCKER_OCI_RUNTIME: OCI_RUNTIME,
     ...env,
   })
   const scope = config.docker.scope

@@ -307,7 +307,9 @@ def _remove(relative):
 # ---- Every process a kernel leaves behind dies with it. Jupyter kills only the kernel's process
 # group, once: a fork bomb's children (or anything that called setsid) outlive it, keep the pids
 # limit full, and the new kernel of a restart could not even start. This container runs one
-# context: once its kernel is gone, any process but tini (1) and this server is the kernel's.
+# context: once its kernel is gone, any process but tini (1), this server and the service's
+# `docker exec` relays is the kernel's. A relay (exec'd by the engine) has no parent in the
+# container (ppid 0), which nothing user code forks can have: orphans are adopted by tini.
 
 
 def _kill_leftovers():
@@ -319,8 +321,8 @@ def _kill_leftovers():
                 continue
             try:
                 with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
-                    state = f.read().rsplit(")", 1)[1].split()[0]
-                if state != "Z":
+                    state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
+                if state != "Z" and ppid != "0":
                     os.kill(int(entry), signal.SIGKILL)
                     alive = True
             except (OSError, IndexError):
