@@ -22,6 +22,7 @@ fi
 
 if [[ ! -x /usr/bin/runsc ]]; then
   log "installing Debian's runsc"
+  if ! apt-cache show runsc >/dev/null 2>&1; then as_root apt-get update -qq; fi
   as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
     --no-install-recommends runsc >/dev/null
 fi

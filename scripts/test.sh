@@ -13,4 +13,7 @@ npx biome check .
 npx vitest run --project unit --project kernels
 bash scripts/test-docker.sh
 if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then export DOCKER_REQUIRED=1; fi
+# The docker runtime suite twice: containers under runc, then under gVisor (runsc, which
+# scripts/test-docker.sh set up with scripts/gvisor.sh).
 npx vitest run --project docker
+SANDBOX_DOCKER_OCI_RUNTIME=runsc npx vitest run --project docker
