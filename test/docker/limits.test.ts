@@ -4,7 +4,7 @@
  * by the configured maxima.
  */
 import { readFile } from 'node:fs/promises'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { errorOf } from '../helpers/sandbox.js'
 import {
   cgroupLimits,
@@ -222,7 +222,10 @@ describe.skipIf(skipDocker)('docker runtime: limits', () => {
       // bomb drives it to the limit and the sandbox ends, container and all. The context has lost
       // its kernel (a plain error in its own cell) until restarted; nothing else is touched.
       expect(`${result.error?.code}/${result.error?.reason}`).toBe('EXECUTION_FAILED/kernel_lost')
-      expect(await docker('ps', '-aq', '--filter', `id=${container}`)).toBe('')
+      await vi.waitFor(
+        async () => expect(await docker('ps', '-aq', '--filter', `id=${container}`)).toBe(''),
+        { timeout: 10_000, interval: 100 },
+      )
       await s.client.restart(id)
       const after = await exec(
         s,
