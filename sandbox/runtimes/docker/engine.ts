@@ -78,9 +78,20 @@ export class DockerEngine {
         abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS),
       }),
     )
-    return this.call('exec start', { containerId }, () =>
-      exec.start({ hijack: true, stdin: true, Tty: false }),
-    )
+    const start = exec.start({ hijack: true, stdin: true, Tty: false })
+    // Past the deadline the stream, should it still come, is closed at once.
+    const deadline = AbortSignal.timeout(CALL_TIMEOUT_MS)
+    const late = () =>
+      void start.then(
+        (stream) => stream.destroy(),
+        () => undefined,
+      )
+    deadline.addEventListener('abort', late, { once: true })
+    try {
+      return await this.call('exec start', { containerId }, () => abortable(start, deadline))
+    } finally {
+      deadline.removeEventListener('abort', late)
+    }
   }
 
   /** True when the image is present locally (the runtime never pulls). */
