@@ -91,7 +91,8 @@ export class ExecRelay {
         client.resume()
       })
       .catch((error: unknown) => {
-        log.warn({ err: error, containerId }, 'relay: docker exec failed')
+        // The caller sees its connection closed; most often the container has just died.
+        log.debug({ err: error, containerId }, 'relay: docker exec failed')
         client.destroy()
       })
   }
