@@ -58,7 +58,7 @@ async function withService<T>(
 async function latency(label: string, config: Config, n: number): Promise<Row[]> {
   return withService(config, async (api, waitPool) => {
     const creations: number[] = []
-    for (let i = 0; i < 30; i++) {
+    for (let i = 0; i < Math.min(30, n); i++) {
       await waitPool()
       const started = performance.now()
       const context = await api('POST', '/api/v1/contexts', { language: 'python' })
