@@ -1,8 +1,10 @@
 /**
- * The docker runtime (a container per context) next to the process runtime, in one run: context
- * creation with a warm pool, execute `1+1` through the REST API, and memory per idle context
- * (docker: `docker stats` of its container, Jupyter Server included; process: the kernel's RSS).
- * Needs a Docker engine and the sandbox image. Runnable alone: `npx tsx bench/docker.ts`.
+ * The docker runtime (a container per context) under runc and under gVisor (runsc), next to the
+ * process runtime, in one run: context creation with a warm pool and with a fresh container,
+ * execute `1+1` through the REST API, and memory per idle context (docker: `docker stats` of its
+ * container, Jupyter Server included, and under gVisor its kernel, the Sentry; process: the
+ * kernel's RSS). Needs a Docker engine and the sandbox image; the gVisor rows need runsc as an
+ * engine runtime (scripts/gvisor.sh). Runnable alone: `npx tsx bench/docker.ts`.
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -49,16 +51,29 @@ async function withService<T>(
   }
 }
 
-/** Creation (warm pool, refilled before each) and execute `1+1` latency, over REST. */
+/**
+ * Creation (warm pool, refilled before each; and a fresh container: a /workspace size of its own
+ * keeps the pool out) and execute `1+1` latency, over REST.
+ */
 async function latency(label: string, config: Config, n: number): Promise<Row[]> {
   return withService(config, async (api, waitPool) => {
     const creations: number[] = []
-    for (let i = 0; i < 30; i++) {
+    for (let i = 0; i < Math.min(30, n); i++) {
       await waitPool()
       const started = performance.now()
       const context = await api('POST', '/api/v1/contexts', { language: 'python' })
       creations.push(performance.now() - started)
       await api('DELETE', `/api/v1/contexts/${context.context_id}`)
+    }
+    const fresh: number[] = []
+    if (config.runtime === 'docker') {
+      const limits = { workspace_mb: config.docker.defaults.workspaceMb + 1 }
+      for (let i = 0; i < 5; i++) {
+        const started = performance.now()
+        const context = await api('POST', '/api/v1/contexts', { language: 'python', limits })
+        fresh.push(performance.now() - started)
+        await api('DELETE', `/api/v1/contexts/${context.context_id}`)
+      }
     }
     await waitPool()
     const { context_id } = await api('POST', '/api/v1/contexts', { language: 'python' })
@@ -68,6 +83,7 @@ async function latency(label: string, config: Config, n: number): Promise<Row[]>
     const executes = await sample(n, () => api('POST', route, { code: '1+1' }))
     return [
       summarize(`${label}: create context (warm pool)`, creations),
+      ...(fresh.length ? [summarize(`${label}: create context (fresh container)`, fresh)] : []),
       summarize(`${label}: execute 1+1, REST`, executes),
     ]
   })
@@ -132,8 +148,15 @@ function dockerStatsMiB(container: string): number {
   return Number(match[1]) * (unit ?? Number.NaN)
 }
 
+/** True when the engine has gVisor's runsc runtime (scripts/gvisor.sh). */
+function hasRunsc(): boolean {
+  const runtimes = execFileSync(DOCKER, ['info', '--format', '{{json .Runtimes}}']).toString()
+  return runtimes.includes('"runsc"')
+}
+
 /**
- * Every row of the docker-vs-process table.
+ * Every row of the docker-vs-process table: the process runtime, the docker runtime under runc
+ * and, when the engine has it, under gVisor (runsc), side by side.
  * @param n - executes per runtime
  */
 export async function benchDocker(n = 500): Promise<Row[]> {
@@ -145,15 +168,27 @@ export async function benchDocker(n = 500): Promise<Row[]> {
     SANDBOX_POOL_TYPESCRIPT: '0',
     SANDBOX_DOCKER_SCOPE: scope,
   }
-  const processConfig = loadConfig({ ...env, SANDBOX_RUNTIME: 'process' })
-  const dockerConfig = loadConfig({ ...env, SANDBOX_RUNTIME: 'docker' })
+  const configs: [string, Config][] = [
+    ['process', loadConfig({ ...env, SANDBOX_RUNTIME: 'process' })],
+    ['docker runc', loadConfig({ ...env, SANDBOX_RUNTIME: 'docker' })],
+  ]
+  if (hasRunsc()) {
+    configs.push([
+      'docker runsc',
+      loadConfig({ ...env, SANDBOX_RUNTIME: 'docker', SANDBOX_DOCKER_OCI_RUNTIME: 'runsc' }),
+    ])
+  } else {
+    console.error('no runsc runtime on the engine (scripts/gvisor.sh): gVisor rows left out')
+  }
   const rows: Row[] = []
-  const process = await latency('process', processConfig, n)
-  const docker = await latency('docker', dockerConfig, n)
-  for (let i = 0; i < process.length; i++) rows.push(process[i] as Row, docker[i] as Row)
+  const latencies: Row[][] = []
+  for (const [label, config] of configs) latencies.push(await latency(label, config, n))
+  // Row by row, the runtimes side by side (the process runtime has no fresh-container row).
+  const names = [...new Set(latencies.flat().map((row) => row.name.split(': ')[1]))]
+  for (const name of names)
+    rows.push(...latencies.flat().filter((row) => row.name.endsWith(`: ${name}`)))
   for (const language of ['python', 'javascript'] as const) {
-    rows.push(await idleMemory('process', processConfig, language))
-    rows.push(await idleMemory('docker', dockerConfig, language))
+    for (const [label, config] of configs) rows.push(await idleMemory(label, config, language))
   }
   return rows
 }
@@ -161,6 +196,8 @@ export async function benchDocker(n = 500): Promise<Row[]> {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const n = Number(process.env.BENCH_N ?? 500)
   console.error(`docker vs process runtime (n=${n}) …`)
-  process.stdout.write(`## Docker runtime vs process runtime\n\n${table(await benchDocker(n))}\n`)
+  process.stdout.write(
+    `## Docker runtime (runc, gVisor) vs process runtime\n\n${table(await benchDocker(n))}\n`,
+  )
   process.exit(0)
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of the Docker stack: makes sure a Docker engine runs (installing Debian's
-# docker.io, docker-compose and debootstrap when none answers), makes the base images offline,
+# docker.io, docker-compose and debootstrap when none answers) with gVisor's runsc as a runtime
+# (scripts/gvisor.sh), makes the base images offline,
 # builds both images, brings docker-compose.yml up with fresh random keys, runs test/e2e/ against
 # it and takes it down again (`down -v`), checking that no container, network or volume is left.
 #
@@ -94,6 +95,11 @@ else
 fi
 log "engine $("$DOCKER" version --format '{{.Server.Version}}'), client $DOCKER," \
   "compose: ${COMPOSE[*]} $("${COMPOSE[@]}" version --short 2>/dev/null), BuildKit=$DOCKER_BUILDKIT"
+# gVisor as an engine runtime, for the docker runtime suite under runsc (scripts/test.sh).
+if ! DOCKER=$DOCKER bash scripts/gvisor.sh; then
+  ((REQUIRED)) && exit 1
+  log "warning: no runsc runtime; the docker runtime suite under gVisor will skip"
+fi
 phase engine "$t"
 
 for name in sandbox-code-interpreter sci-mcp; do

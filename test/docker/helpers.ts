@@ -4,9 +4,12 @@
  * the same engine are never touched), and the docker CLI to look at what it made.
  *
  * Without a usable engine or image the suites skip, loudly; with DOCKER_REQUIRED=1 (CI) they fail.
+ * SANDBOX_DOCKER_OCI_RUNTIME=runsc runs every suite with the containers under gVisor (CI runs the
+ * docker project once per OCI runtime); a case that differs there asserts gVisor's behaviour.
  */
 import { execFile, execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { type Config, loadConfig } from '../../sandbox/config.js'
 import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
@@ -17,6 +20,11 @@ export { createContext, exec } from '../shared/runtime.js'
 const run = promisify(execFile)
 export const DOCKER = process.env.DOCKER ?? 'docker'
 export const IMAGE = process.env.SANDBOX_DOCKER_IMAGE ?? 'sandbox-code-interpreter/sandbox:latest'
+/** The OCI runtime the suites run the context containers under. */
+export const OCI_RUNTIME: 'runc' | 'runsc' =
+  process.env.SANDBOX_DOCKER_OCI_RUNTIME === 'runsc' ? 'runsc' : 'runc'
+/** True when the containers run under gVisor. */
+export const GVISOR = OCI_RUNTIME === 'runsc'
 
 /** Why the docker suites cannot run here, or undefined when they can. */
 function unavailableReason(): string | undefined {
@@ -29,6 +37,14 @@ function unavailableReason(): string | undefined {
     execFileSync(DOCKER, ['image', 'inspect', IMAGE], { stdio: 'ignore', timeout: 15_000 })
   } catch {
     return `image ${IMAGE} is missing (build it with scripts/test-docker.sh)`
+  }
+  if (GVISOR) {
+    const runtimes = execFileSync(DOCKER, ['info', '--format', '{{json .Runtimes}}'], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    })
+    if (!runtimes.includes('"runsc"'))
+      return 'SANDBOX_DOCKER_OCI_RUNTIME=runsc but the engine has no runsc runtime (scripts/gvisor.sh adds it)'
   }
   return undefined
 }
@@ -64,6 +80,7 @@ export async function startDockerSandbox(
     SANDBOX_RUNTIME: 'docker',
     SANDBOX_DOCKER_SCOPE: testScope(),
     SANDBOX_DOCKER_IMAGE: IMAGE,
+    SANDBOX_DOCKER_OCI_RUNTIME: OCI_RUNTIME,
     ...env,
   })
   const scope = config.docker.scope
@@ -164,7 +181,48 @@ export type CgroupLimits = {
   oom_kills: string | null
 }
 
+/**
+ * The cgroup limits a context's container runs under. runc: as the context sees them, from inside.
+ * gVisor shows its sandbox no cgroup files: there the limits bind the sandbox as a whole (its
+ * kernel, the Sentry, and everything it runs), and are read from the host's cgroup of the container.
+ */
 export async function cgroupLimits(s: RunningSandbox, id: string): Promise<CgroupLimits> {
+  if (GVISOR) return hostCgroupLimits(await containerIdOf(s, id))
   const result = await exec(s, id, READ_CGROUP_LIMITS)
   return JSON.parse(result.output.stdout) as CgroupLimits
+}
+
+/** A container's cgroup limits as the host sees them (cgroup v1 or v2, Docker's cgroupfs layout). */
+export async function hostCgroupLimits(containerId: string): Promise<CgroupLimits> {
+  const read = (file: string) =>
+    readFile(file, 'utf8').then(
+      (text) => text.trim(),
+      () => null,
+    )
+  const v2 = `/sys/fs/cgroup/system.slice/docker-${containerId}.scope`
+  if ((await read(`${v2}/memory.max`)) !== null) {
+    const [quota, period] = ((await read(`${v2}/cpu.max`)) ?? 'max 100000').split(' ')
+    const events = (await read(`${v2}/memory.events`)) ?? ''
+    return {
+      version: 2,
+      memory: await read(`${v2}/memory.max`),
+      swap: await read(`${v2}/memory.swap.max`),
+      pids: await read(`${v2}/pids.max`),
+      quota: quota ?? null,
+      period: period ?? null,
+      oom_kills: /^oom_kill (\d+)/m.exec(events)?.[1] ?? null,
+    }
+  }
+  const v1 = (controller: string, file: string) =>
+    read(`/sys/fs/cgroup/${controller}/docker/${containerId}/${file}`)
+  const oom = (await v1('memory', 'memory.oom_control')) ?? ''
+  return {
+    version: 1,
+    memory: await v1('memory', 'memory.limit_in_bytes'),
+    swap: await v1('memory', 'memory.memsw.limit_in_bytes'),
+    pids: await v1('pids', 'pids.max'),
+    quota: await v1('cpu', 'cpu.cfs_quota_us'),
+    period: await v1('cpu', 'cpu.cfs_period_us'),
+    oom_kills: /^oom_kill (\d+)/m.exec(oom)?.[1] ?? null,
+  }
 }

@@ -7,7 +7,16 @@
  */
 import { expect, it } from 'vitest'
 import { API_KEY, describeIsolation, SERVICE_SECRET } from '../shared/isolation.suite.js'
-import { containerIdOf, containersOf, type DockerSandbox, dockerRuntime, exec } from './helpers.js'
+import {
+  containerIdOf,
+  containersOf,
+  type DockerSandbox,
+  docker,
+  dockerRuntime,
+  exec,
+  GVISOR,
+  OCI_RUNTIME,
+} from './helpers.js'
 
 describeIsolation(dockerRuntime, {
   specific: (fixture) => {
@@ -93,7 +102,7 @@ describeIsolation(dockerRuntime, {
       expect(result.output.stdout.trim().split('\n')).toEqual(['False False', 'blocked'])
     })
 
-    it('F9: non-root, no capabilities, no privilege gain, seccomp on, no setuid programs', async () => {
+    it('F9: non-root, no capabilities, no privilege gain, no setuid programs; seccomp (runc) or gVisor (runsc)', async () => {
       const { s, b } = fixture()
       const result = await exec(
         s,
@@ -101,17 +110,35 @@ describeIsolation(dockerRuntime, {
         [
           'import os, subprocess',
           'status = dict(l.split(":\\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\\t" in l)',
-          'print(os.getuid(), status["CapEff"].strip(), status["NoNewPrivs"].strip(), status["Seccomp"].strip())',
+          'print(os.getuid(), status["CapEff"].strip(), status.get("NoNewPrivs", "-").strip(), status["Seccomp"].strip())',
           'r = subprocess.run("find / -xdev -perm /6000 -type f 2>/dev/null | head -3", shell=True, capture_output=True, text=True)',
           'print(repr(r.stdout))',
           'r = subprocess.run(["unshare", "-r", "true"], capture_output=True)',
           'print(r.returncode != 0)',
+          'print("gVisor" in subprocess.run(["dmesg"], capture_output=True, text=True).stdout)',
         ].join('\n'),
       )
-      const [ids, setuid, unshare] = result.output.stdout.trim().split('\n')
-      expect(ids).toBe('10001 0000000000000000 1 2')
+      const [ids, setuid, unshare, gvisorKernel] = result.output.stdout.trim().split('\n')
       expect(setuid).toBe("''")
-      expect(unshare).toBe('True')
+      const inspect = await docker(
+        'inspect',
+        '-f',
+        '{{.HostConfig.Runtime}} {{.HostConfig.SecurityOpt}}',
+        await containerIdOf(s, b),
+      )
+      expect(inspect).toBe(`${OCI_RUNTIME} [no-new-privileges]`)
+      if (GVISOR) {
+        // gVisor's own kernel answers: its /proc shows no NoNewPrivs and no seccomp filter (the
+        // sandbox's kernel is itself filtered on the host), and user namespaces are its own, so
+        // `unshare -r` succeeds without reaching the host kernel.
+        expect(ids).toBe('10001 0000000000000000 - 0')
+        expect(gvisorKernel).toBe('True')
+        expect(unshare).toBe('False')
+      } else {
+        expect(ids).toBe('10001 0000000000000000 1 2')
+        expect(gvisorKernel).toBe('False')
+        expect(unshare).toBe('True')
+      }
     })
 
     it('F10: the root file system is read-only; only /workspace and /tmp are writable', async () => {
@@ -120,6 +147,7 @@ describeIsolation(dockerRuntime, {
         s,
         b,
         [
+          'print([l.split()[3].split(",")[0] for l in open("/proc/mounts") if l.split()[1] == "/"])',
           'for p in ["/usr/lib/python3/dist-packages/evil.py", "/app/evil.js", "/etc/evil"]:',
           '    try:',
           '        open(p, "w")',
@@ -131,8 +159,9 @@ describeIsolation(dockerRuntime, {
         ].join('\n'),
       )
       expect(result.success).toBe(true)
-      // EROFS (30) for all three.
-      expect(result.output.stdout.trim().split('\n')).toEqual(['30', '30', '30'])
+      // runc: EROFS (30); gVisor checks permissions first: EACCES (13), the mount being read-only.
+      const errno = GVISOR ? '13' : '30'
+      expect(result.output.stdout.trim().split('\n')).toEqual(["['ro']", errno, errno, errno])
     })
   },
 })

@@ -25,6 +25,13 @@ export const DockerEnvSchema = z.object({
     .string()
     .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,39}$/, 'letters, digits, _ . - (at most 40)')
     .default('default'),
+  /**
+   * OCI runtime of the context containers: "runc" (Docker's default) or "runsc" (gVisor: each
+   * container gets a kernel of its own in user space, so a host-kernel exploit does not escape).
+   * runsc must be a runtime of the engine (scripts/gvisor.sh sets it up); the service checks at
+   * startup. Under runsc the service reaches each container's Jupyter over `docker exec`.
+   */
+  SANDBOX_DOCKER_OCI_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),
   /** Non-root user:group the container's Jupyter Server and kernels run as. */
   SANDBOX_DOCKER_USER: z
     .string()
@@ -64,6 +71,7 @@ export type DockerLimits = Readonly<{
 export type DockerConfig = Readonly<{
   dockerHost: string
   image: string
+  ociRuntime: 'runc' | 'runsc'
   scope: string
   uid: number
   gid: number
@@ -97,6 +105,7 @@ export function dockerConfig(e: z.infer<typeof DockerEnvSchema>): DockerConfig {
   return Object.freeze({
     dockerHost: e.DOCKER_HOST,
     image: e.SANDBOX_DOCKER_IMAGE,
+    ociRuntime: e.SANDBOX_DOCKER_OCI_RUNTIME,
     scope: e.SANDBOX_DOCKER_SCOPE,
     uid,
     gid,

@@ -2,16 +2,19 @@ import { randomBytes } from 'node:crypto'
 import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type Docker from 'dockerode'
+import type { Logger } from 'pino'
 import type { AppliedLimits } from '../../api.js'
 import { SandboxError } from '../../errors.js'
 import type { JupyterKernel } from '../../jupyter/kernel.js'
 import type { HostedKernel } from '../binding.js'
 import type { ContainerResources, DockerEngine } from './engine.js'
 import { UnixSocketClient } from './http.js'
+import { ExecRelay } from './relay.js'
 import { CONTAINER_WORKSPACE, type FilesEndpoint } from './workspace.js'
 
 /** Where the shared directory (Jupyter's socket, the token file) appears inside the container. */
 const CONTAINER_RUN_DIR = '/run/sci'
+const JUPYTER_SOCKET = 'jupyter.sock'
 const MIB = 1024 * 1024
 
 export type KernelContainerOptions = {
@@ -28,10 +31,16 @@ export type KernelContainerOptions = {
   /** `python3 -c` program that starts Jupyter Server in the container (assets/container_entry.py). */
   entrySource: string
   kernelSpecs: Record<string, unknown>
+  /** runc: the service connects to the Jupyter socket itself; runsc: through an ExecRelay. */
+  ociRuntime: 'runc' | 'runsc'
+  /** The relay's `python3 -c` program (assets/relay.py). */
+  relaySource: string
+  log: Logger
 }
 
 /**
- * One context container: a Jupyter Server on a UNIX socket, hardened (non-root, read-only root,
+ * One context container: a Jupyter Server on a UNIX socket (reached directly under runc, through a
+ * `docker exec` relay under gVisor, whose sockets the host cannot reach), hardened (non-root, read-only root,
  * no capabilities, no privilege gain, no network unless asked for) and limited (memory without
  * swap, CPUs, pids, /workspace size). Owns the container: remove() is idempotent and memoised.
  */
@@ -47,11 +56,16 @@ export class KernelContainer implements FilesEndpoint {
   private resources: ContainerResources
   private applied: AppliedLimits
   private removal: Promise<void> | undefined
+  private relay: ExecRelay | undefined
   private died = false
   private readonly token = randomBytes(24).toString('hex')
 
   constructor(private readonly options: KernelContainerOptions) {
-    this.client = new UnixSocketClient(path.join(options.dir, 'jupyter.sock'), this.token)
+    const socketPath =
+      options.ociRuntime === 'runsc'
+        ? `${options.dir}.sock`
+        : path.join(options.dir, JUPYTER_SOCKET)
+    this.client = new UnixSocketClient(socketPath, this.token)
     this.resources = resourcesOf(options.limits)
     this.applied = options.limits
     this.currentName = options.name
@@ -99,7 +113,19 @@ export class KernelContainer implements FilesEndpoint {
   /** Creates the shared directory with the token file, then creates and starts the container. */
   async start(signal: AbortSignal): Promise<void> {
     await this.prepareDir()
-    this.id = await this.options.engine.run(this.createOptions(), signal)
+    const { engine, ociRuntime, uid, gid, relaySource, log } = this.options
+    this.id = await engine.run(this.createOptions(), signal)
+    if (ociRuntime === 'runsc') {
+      this.relay = await ExecRelay.listen({
+        engine,
+        containerId: this.id,
+        socketPath: this.client.socketPath,
+        target: path.posix.join(CONTAINER_RUN_DIR, JUPYTER_SOCKET),
+        user: `${uid}:${gid}`,
+        relaySource,
+        log,
+      })
+    }
   }
 
   /** Waits until the container's Jupyter Server answers on its socket. */
@@ -160,7 +186,11 @@ export class KernelContainer implements FilesEndpoint {
         await this.options.engine.remove(this.id ?? this.currentName)
       } finally {
         this.client.close()
-        await rm(this.options.dir, { recursive: true, force: true })
+        try {
+          await this.relay?.close()
+        } finally {
+          await rm(this.options.dir, { recursive: true, force: true })
+        }
       }
     })()
     return this.removal
@@ -177,7 +207,7 @@ export class KernelContainer implements FilesEndpoint {
   }
 
   private createOptions(): Docker.ContainerCreateOptions {
-    const { name, image, uid, gid, labels, limits, hostDir, entrySource, kernelSpecs } =
+    const { name, image, uid, gid, labels, limits, hostDir, entrySource, kernelSpecs, ociRuntime } =
       this.options
     const { memoryBytes, nanoCpus, pids } = this.resources
     return {
@@ -201,6 +231,7 @@ export class KernelContainer implements FilesEndpoint {
         `SCI_KERNELSPECS=${JSON.stringify(kernelSpecs)}`,
       ],
       HostConfig: {
+        Runtime: ociRuntime,
         NetworkMode: limits.network,
         ReadonlyRootfs: true,
         CapDrop: ['ALL'],

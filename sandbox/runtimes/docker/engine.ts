@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
+import type { Duplex } from 'node:stream'
 import Docker from 'dockerode'
 import type { Logger } from 'pino'
 import { SandboxError } from '../../errors.js'
@@ -53,6 +54,44 @@ export class DockerEngine {
 
   async ping(signal = AbortSignal.timeout(CALL_TIMEOUT_MS)): Promise<void> {
     await this.call('ping', {}, () => abortable(this.docker.ping(), signal))
+  }
+
+  /** The OCI runtimes the engine knows (`runc`, and `runsc` once gVisor is configured). */
+  async runtimes(signal = AbortSignal.timeout(CALL_TIMEOUT_MS)): Promise<string[]> {
+    const info = await this.call('info', {}, () => abortable(this.docker.info(), signal))
+    return Object.keys((info as { Runtimes?: Record<string, unknown> }).Runtimes ?? {})
+  }
+
+  /**
+   * Runs `cmd` in a running container with its stdin and output attached: the returned stream is
+   * the hijacked connection, stdin going in raw, stdout and stderr coming out multiplexed.
+   */
+  async execStream(containerId: string, cmd: string[], user: string): Promise<Duplex> {
+    const exec = await this.call('exec create', { containerId }, () =>
+      this.docker.getContainer(containerId).exec({
+        Cmd: cmd,
+        User: user,
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+        abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+      }),
+    )
+    const start = exec.start({ hijack: true, stdin: true, Tty: false })
+    // Past the deadline the stream, should it still come, is closed at once.
+    const deadline = AbortSignal.timeout(CALL_TIMEOUT_MS)
+    const late = () =>
+      void start.then(
+        (stream) => stream.destroy(),
+        () => undefined,
+      )
+    deadline.addEventListener('abort', late, { once: true })
+    try {
+      return await this.call('exec start', { containerId }, () => abortable(start, deadline))
+    } finally {
+      deadline.removeEventListener('abort', late)
+    }
   }
 
   /** True when the image is present locally (the runtime never pulls). */
@@ -121,7 +160,6 @@ export class DockerEngine {
     )
   }
 
-  /** The container's state, or undefined when it does not exist. */
   /** Renames a container: how a pooled container takes the name of the context it serves. */
   async rename(
     containerId: string,
@@ -133,6 +171,7 @@ export class DockerEngine {
     )
   }
 
+  /** The container's state, or undefined when it does not exist. */
   async state(
     containerId: string,
     signal = AbortSignal.timeout(CALL_TIMEOUT_MS),

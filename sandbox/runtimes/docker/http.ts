@@ -9,7 +9,7 @@ const IDLE_TIMEOUT_MS = 60_000
 /**
  * HTTP and WebSockets to a Jupyter Server that listens on a UNIX socket: a context container's.
  * The container publishes no port and may have no network at all; the socket lies in a directory
- * the service shares with it.
+ * the service shares with it (runc), or is reached through an ExecRelay's local socket (gVisor).
  */
 export class UnixSocketClient {
   /** Keeps connections to the socket open between requests. */

@@ -32,3 +32,8 @@ export async function containerEntry(): Promise<string> {
   ])
   return `${tuning}\n${entry}`
 }
+
+/** The `docker exec` relay's `python3 -c` program (see relay.ts). */
+export function relaySource(): Promise<string> {
+  return readFile(path.join(PACKAGE_ROOT, 'sandbox/runtimes/docker/assets/relay.py'), 'utf8')
+}

@@ -5,7 +5,10 @@ import type { DockerConfig } from './config.js'
 /** A context's resource limits, and whether a warm container can take them. */
 export type LimitsPlan = {
   applied: AppliedLimits
-  /** False when a warm container cannot take them (another network or /workspace size). */
+  /**
+   * False when a warm container cannot take them: another network or /workspace size, or under
+   * gVisor any other memory, CPUs or pids.
+   */
   poolable: boolean
 }
 
@@ -44,8 +47,16 @@ export function planLimits(config: DockerConfig, requested: ContextLimits | unde
       `limits.network ${JSON.stringify(applied.network)} is not allowed; allowed: ${networks.join(', ')} (SANDBOX_DOCKER_ALLOWED_NETWORKS)`,
     )
   }
-  // Memory, CPUs and pids can be changed on a warm container; its network and tmpfs cannot.
+  // Memory, CPUs and pids can be changed on a warm container (not under gVisor: runsc has no
+  // `update`); its network and tmpfs cannot.
+  const resourcesAsWarm =
+    config.ociRuntime === 'runc' ||
+    (applied.memory_mb === defaults.memoryMb &&
+      applied.cpus === defaults.cpus &&
+      applied.pids === defaults.pids)
   const poolable =
-    applied.network === defaults.network && applied.workspace_mb === defaults.workspaceMb
+    resourcesAsWarm &&
+    applied.network === defaults.network &&
+    applied.workspace_mb === defaults.workspaceMb
   return { applied, poolable }
 }

@@ -17,7 +17,7 @@ import {
 import type { DockerConfig } from './config.js'
 import { ContainerKernel, KernelContainer } from './container.js'
 import { DockerEngine } from './engine.js'
-import { containerEntry, imageKernelSpecs } from './image.js'
+import { containerEntry, imageKernelSpecs, relaySource } from './image.js'
 import { createLabels, instanceFilter, LABEL_INSTANCE, scopeFilter } from './labels.js'
 import { planLimits } from './limits.js'
 import { ContainerWatch } from './watch.js'
@@ -46,7 +46,7 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
     readonly instance: string,
     /** This instance's socket directories, as the service and as the engine see them. */
     private readonly dirs: { local: string; host: string },
-    private readonly entrySource: string,
+    private readonly sources: { entry: string; relay: string },
     private readonly specs: Record<string, unknown>,
   ) {
     this.pool = new KernelPool(
@@ -75,6 +75,13 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
     const { config, log } = options
     const engine = DockerEngine.connect(config.dockerHost, log)
     await engine.ping()
+    const runtimes = await engine.runtimes()
+    if (!runtimes.includes(config.ociRuntime)) {
+      throw new SandboxError(
+        'UNAVAILABLE',
+        `The Docker engine at ${config.dockerHost} has no "${config.ociRuntime}" runtime (it has: ${runtimes.join(', ')}); install gVisor and add runsc to /etc/docker/daemon.json (scripts/gvisor.sh does both), or set SANDBOX_DOCKER_OCI_RUNTIME=runc`,
+      )
+    }
     if (!(await engine.hasImage(config.image))) {
       throw new SandboxError(
         'UNAVAILABLE',
@@ -93,14 +100,17 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
       engine,
       instance,
       dirs,
-      await containerEntry(),
+      { entry: await containerEntry(), relay: await relaySource() },
       imageKernelSpecs(options.kernelMaxOutputChars),
     )
     await runtime.reapOrphans(scopeDir)
     await mkdir(dirs.local, { mode: 0o700 })
     runtime.watch.start()
     runtime.pool.fill()
-    log.info({ instance, scope: config.scope, image: config.image }, 'docker runtime ready')
+    log.info(
+      { instance, scope: config.scope, image: config.image, ociRuntime: config.ociRuntime },
+      'docker runtime ready',
+    )
     return runtime
   }
 
@@ -235,8 +245,11 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
       gid: config.gid,
       labels: createLabels({ scope: config.scope, instance: this.instance, language }),
       limits,
-      entrySource: this.entrySource,
+      entrySource: this.sources.entry,
+      relaySource: this.sources.relay,
       kernelSpecs: this.specs,
+      ociRuntime: config.ociRuntime,
+      log,
     })
     this.containers.add(container)
     const kernelLog = log.child({ container: container.name })

@@ -93,6 +93,20 @@ def _os_error(relative, error):
     return error
 
 
+def _check_not_link(dir_fd, name, fd):
+    """Closes `fd` and fails with ELOOP unless `name` in `dir_fd` is, unfollowed, what `fd` opened.
+    gVisor (runsc 2022-12) follows a symlink despite O_NOFOLLOW when O_DIRECTORY is set: this
+    check holds whatever the kernel, and a swap between the open and the check fails it too."""
+    opened = os.fstat(fd)
+    try:
+        named = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        named = None
+    if named is None or (named.st_dev, named.st_ino) != (opened.st_dev, opened.st_ino):
+        os.close(fd)
+        raise OSError(errno.ELOOP, "a symbolic link", name)
+
+
 def _open_dir(parts, relative, create=False):
     """Opens the directory `parts` below /workspace; returns its descriptor (caller closes)."""
     fd = os.open(WORKSPACE, os.O_RDONLY | os.O_DIRECTORY)
@@ -104,6 +118,7 @@ def _open_dir(parts, relative, create=False):
                 except FileExistsError:
                     pass
             child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            _check_not_link(fd, part, child)
             os.close(fd)
             fd = child
         return fd
@@ -120,6 +135,7 @@ def _open_file(relative, flags):
     dir_fd = _open_dir(parts[:-1], relative, create=creating)
     try:
         fd = os.open(parts[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dir_fd)
+        _check_not_link(dir_fd, parts[-1], fd)
     except OSError as error:
         raise _os_error(relative, error) from error
     finally:
@@ -307,7 +323,9 @@ def _remove(relative):
 # ---- Every process a kernel leaves behind dies with it. Jupyter kills only the kernel's process
 # group, once: a fork bomb's children (or anything that called setsid) outlive it, keep the pids
 # limit full, and the new kernel of a restart could not even start. This container runs one
-# context: once its kernel is gone, any process but tini (1) and this server is the kernel's.
+# context: once its kernel is gone, any process but tini (1), this server and the service's
+# `docker exec` relays is the kernel's. A relay (exec'd by the engine) has no parent in the
+# container (ppid 0), which nothing user code forks can have: orphans are adopted by tini.
 
 
 def _kill_leftovers():
@@ -319,8 +337,8 @@ def _kill_leftovers():
                 continue
             try:
                 with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
-                    state = f.read().rsplit(")", 1)[1].split()[0]
-                if state != "Z":
+                    state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
+                if state != "Z" and ppid != "0":
                     os.kill(int(entry), signal.SIGKILL)
                     alive = True
             except (OSError, IndexError):
