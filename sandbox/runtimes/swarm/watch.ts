@@ -84,13 +84,14 @@ export function lostBecause(
   nodeId: string | undefined,
 ): string | undefined {
   if (!task) return 'its service is gone'
-  if (isFinal(task.Status.State) || task.DesiredState !== 'running')
-    return `its task is ${task.Status.State}${task.Status.Err ? ` (${task.Status.Err})` : ''}`
   const node = nodeId ? nodes.get(nodeId) : undefined
-  if (!node) return 'its node left the swarm'
-  if (node.Status.State !== 'ready')
-    return `its node ${node.Description?.Hostname ?? node.ID} is ${node.Status.State}`
-  if (node.Spec.Availability === 'drain')
-    return `its node ${node.Description?.Hostname ?? node.ID} is drained`
+  const name = node?.Description?.Hostname ?? nodeId
+  if (!node) return `its node ${name} left the swarm`
+  if (node.Status.State !== 'ready') return `its node ${name} is ${node.Status.State}`
+  if (node.Spec.Availability === 'drain') return `its node ${name} is drained`
+  const { State, Err } = task.Status
+  if (isFinal(State)) return `its task is ${State}${Err ? ` (${Err})` : ''}`
+  if (task.DesiredState !== 'running')
+    return `Swarm is shutting its task down (${task.DesiredState})`
   return undefined
 }
