@@ -66,10 +66,12 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
     ...(runtime instanceof ProcessKernelRuntime && { kernelStarts: () => runtime.kernelStarts() }),
   })
   const contexts = new ContextService({ config, runtime, metrics, log })
+  contexts.adopt(runtime.adopted?.() ?? [])
   const app = createApp({ config, contexts, runtime, metrics, log })
   let closing: Promise<void> | undefined
   const close = () => {
     closing ??= (async () => {
+      runtime.handOver?.()
       try {
         await contexts.close()
       } finally {

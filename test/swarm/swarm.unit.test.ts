@@ -126,6 +126,7 @@ describe('labels', () => {
       description: 'd',
       createdAt: '2026-11-30T00:00:00.000Z',
       base: 'sub',
+      limits,
     }
     expect(recordOf({ ...pool, ...contextLabels('i2', record) })).toEqual(record)
     expect(

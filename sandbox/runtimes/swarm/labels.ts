@@ -1,4 +1,4 @@
-import type { Language } from '../../api.js'
+import type { AppliedLimits, Language } from '../../api.js'
 import {
   LABEL_INSTANCE,
   LABEL_LANGUAGE,
@@ -31,6 +31,7 @@ export type ContextRecord = {
   createdAt: string
   /** The working dir relative to /workspace ('' for the root). */
   base: string
+  limits: AppliedLimits
 }
 
 /** The labels of a new service (role `pool`, or `context` for a fresh one with its own limits). */
@@ -70,7 +71,8 @@ export function recordOf(labels: Record<string, string>): ContextRecord | undefi
       typeof record.name !== 'string' ||
       typeof record.description !== 'string' ||
       typeof record.createdAt !== 'string' ||
-      typeof record.base !== 'string'
+      typeof record.base !== 'string' ||
+      typeof record.limits !== 'object'
     )
       return undefined
     return record as ContextRecord

@@ -7,7 +7,7 @@ import { instanceFilter, scopeFilter } from './labels.js'
  * Removes services of a scope, and then the scope's secrets that no remaining service mounts.
  * @param keep - services to leave alone (this instance's, or the contexts it adopted)
  * @param only - restrict to one instance's services (at close)
- * @returns the services removed
+ * @returns the services kept
  */
 export async function reapServices(options: {
   engine: SwarmEngine
@@ -35,5 +35,5 @@ export async function reapServices(options: {
       only ? 'removed services of this instance' : 'removed services nobody owns',
     )
   }
-  return doomed
+  return found.filter(keep)
 }

@@ -6,11 +6,12 @@ import { KERNEL_SPEC } from '../../jupyter/kernelspecs.js'
 import { ContextBinding } from '../binding.js'
 import type { DockerConfig } from '../docker/config.js'
 import { containerEntry, imageKernelSpecs } from '../docker/image.js'
-import { LABEL_INSTANCE } from '../docker/labels.js'
+import { LABEL_INSTANCE, LABEL_LANGUAGE } from '../docker/labels.js'
 import { planLimits } from '../docker/limits.js'
 import { ContainerWorkspace } from '../docker/workspace.js'
 import { KernelPool } from '../pool.js'
 import {
+  type AdoptedContext,
   type Binding,
   type BindRequest,
   type KernelRuntime,
@@ -18,8 +19,14 @@ import {
   workingDirInRoot,
 } from '../runtime.js'
 import type { SwarmConfig } from './config.js'
-import { type NetworkSummary, SwarmEngine } from './engine.js'
-import { contextLabels, instanceFilter, serviceLabels } from './labels.js'
+import { type NetworkSummary, type ServiceSummary, SwarmEngine } from './engine.js'
+import {
+  type ContextRecord,
+  contextLabels,
+  instanceFilter,
+  recordOf,
+  serviceLabels,
+} from './labels.js'
 import { reapServices } from './reap.js'
 import { KernelService, ServiceKernel } from './service.js'
 import { serviceSpec } from './spec.js'
@@ -38,6 +45,8 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
   readonly pool: KernelPool<ServiceKernel>
   private readonly services = new Set<KernelService>()
   private readonly starting = new Set<Promise<unknown>>()
+  private readonly adoptions: AdoptedContext[] = []
+  private handingOver = false
   private readonly controller = new AbortController()
   private readonly watch: TaskWatch
   private closing: Promise<void> | undefined
@@ -92,13 +101,17 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
         await containerEntry(),
         imageKernelSpecs(options.kernelMaxOutputChars),
       )
-      await reapServices({
+      // With a token key, the live contexts of a dead instance are adopted; all else is removed.
+      const adoptable = (service: ServiceSummary) =>
+        swarm.tokenKey !== undefined && recordOf(service.labels) !== undefined
+      const kept = await reapServices({
         engine,
         scope: docker.scope,
-        keep: (service) => service.labels[LABEL_INSTANCE] === instance,
+        keep: (service) => service.labels[LABEL_INSTANCE] === instance || adoptable(service),
         log,
       })
       await runtime.watch.look()
+      await runtime.adoptAll(kept.filter(adoptable))
       runtime.watch.start()
       runtime.pool.fill()
       log.info(
@@ -126,58 +139,21 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
   async bind(request: BindRequest): Promise<Binding> {
     const { contextId, language, workingDir, env, signal } = request
     const plan = this.plan(request.limits)
-    const base = workingDirInRoot(workingDir)
-    const log = this.options.log.child({ contextId })
-    const acquire = (acquireSignal: AbortSignal) =>
-      plan.poolable
-        ? this.pool.acquire(language, acquireSignal)
-        : this.startKernel(language, acquireSignal, plan.applied)
-    const adopt = async (hosted: ServiceKernel) => {
-      const { service } = hosted
-      await this.engine.updateLabels(
-        service.id as string,
-        contextLabels(this.instance, {
-          id: contextId,
-          name: contextId,
-          description: '',
-          createdAt: new Date().toISOString(),
-          base,
-        }),
-      )
-      log.info(
-        {
-          service: service.name,
-          node: this.watch.hostname(service.nodeId),
-          kernelId: hosted.kernel.id,
-        },
-        'context bound to service',
-      )
+    const record: ContextRecord = {
+      id: contextId,
+      name: request.record?.name ?? contextId,
+      description: request.record?.description ?? '',
+      ...(request.record?.sessionName ? { sessionName: request.record.sessionName } : {}),
+      createdAt: (request.record?.createdAt ?? new Date()).toISOString(),
+      base: workingDirInRoot(workingDir),
+      limits: plan.applied,
     }
-    const hosted = await acquire(signal)
+    const hosted = await this.acquire(language, plan, signal)
     let binding: ContextBinding<ServiceKernel> | undefined
     try {
-      await adopt(hosted)
-      const workspace = await ContainerWorkspace.open(hosted.service, base)
-      binding = new ContextBinding({
-        hosted,
-        workspace,
-        language,
-        env,
-        limits: plan.applied,
-        log,
-        node: (current) => this.watch.hostname(current.service.nodeId),
-        replace: async (replaceSignal) => {
-          const next = await acquire(replaceSignal).finally(() => this.pool.fill())
-          try {
-            await adopt(next)
-            await workspace.attach(next.service)
-            return next
-          } catch (error) {
-            await next.shutdown()
-            throw error
-          }
-        },
-      })
+      await this.claim(hosted, record)
+      const workspace = await ContainerWorkspace.open(hosted.service, record.base)
+      binding = this.binding(hosted, workspace, language, env, record)
       await binding.prepare()
       return binding
     } catch (error) {
@@ -186,6 +162,136 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
     } finally {
       this.pool.fill()
     }
+  }
+
+  adopted(): AdoptedContext[] {
+    return this.adoptions.splice(0)
+  }
+
+  handOver(): void {
+    if (this.options.swarm.tokenKey) this.handingOver = true
+  }
+
+  /** A warm service when the limits allow, else a fresh one with them. */
+  private acquire(
+    language: Language,
+    plan: { applied: AppliedLimits; poolable: boolean },
+    signal: AbortSignal,
+  ): Promise<ServiceKernel> {
+    return plan.poolable
+      ? this.pool.acquire(language, signal)
+      : this.startKernel(language, signal, plan.applied)
+  }
+
+  /** Labels the service as the context's, with the record a later instance adopts it by. */
+  private async claim(hosted: ServiceKernel, record: ContextRecord): Promise<void> {
+    const { service } = hosted
+    await this.engine.updateLabels(service.id as string, contextLabels(this.instance, record))
+    service.bound = true
+    this.options.log.info(
+      {
+        contextId: record.id,
+        service: service.name,
+        node: this.watch.hostname(service.nodeId),
+        kernelId: hosted.kernel.id,
+      },
+      'context bound to service',
+    )
+  }
+
+  private binding(
+    hosted: ServiceKernel,
+    workspace: ContainerWorkspace,
+    language: Language,
+    env: Record<string, string>,
+    record: ContextRecord,
+  ): ContextBinding<ServiceKernel> {
+    const plan = { applied: record.limits, poolable: this.plan(record.limits).poolable }
+    return new ContextBinding({
+      hosted,
+      workspace,
+      language,
+      env,
+      limits: record.limits,
+      log: this.options.log.child({ contextId: record.id }),
+      node: (current) => this.watch.hostname(current.service.nodeId),
+      replace: async (signal) => {
+        const next = await this.acquire(language, plan, signal).finally(() => this.pool.fill())
+        try {
+          await this.claim(next, record)
+          await workspace.attach(next.service)
+          return next
+        } catch (error) {
+          await next.shutdown()
+          throw error
+        }
+      },
+    })
+  }
+
+  /**
+   * Takes over the context services a dead instance of the scope left running (same
+   * SANDBOX_SWARM_TOKEN_KEY): its kernel, as it is, with its state. One that cannot be reached is
+   * removed.
+   */
+  private async adoptAll(services: ServiceSummary[]): Promise<void> {
+    const { log, startupTimeoutMs } = this.options
+    for (const found of services) {
+      const record = recordOf(found.labels) as ContextRecord
+      const language = found.labels[LABEL_LANGUAGE] as Language
+      const service = this.newService(found.name)
+      this.services.add(service)
+      try {
+        const [task] = await this.engine.tasks({
+          service: [found.id],
+          'desired-state': ['running'],
+        })
+        if (task?.Status.State !== 'running') throw new Error('its task is not running')
+        service.adopt(found, task)
+        const signal = AbortSignal.timeout(startupTimeoutMs)
+        const response = await service.client.fetch('/api/kernels', { signal })
+        const [model] = (await response.json()) as { id: string }[]
+        if (response.status !== 200 || !model) throw new Error(`no kernel (${response.status})`)
+        const settings = service.client.settings()
+        const kernelLog = log.child({ service: found.name })
+        service.kernel = await JupyterKernel.connect({
+          language,
+          id: model.id,
+          settings,
+          log: kernelLog,
+          signal,
+        })
+        const hosted = new ServiceKernel(service.kernel, service, () => this.removeService(service))
+        await this.claim(hosted, record)
+        const workspace = await ContainerWorkspace.open(service, record.base)
+        this.adoptions.push({
+          id: record.id,
+          language,
+          name: record.name,
+          description: record.description,
+          sessionName: record.sessionName,
+          createdAt: new Date(record.createdAt),
+          binding: this.binding(hosted, workspace, language, {}, record),
+        })
+      } catch (error) {
+        log.warn(
+          { err: error, service: found.name, contextId: record.id },
+          'could not adopt a context; removing it',
+        )
+        await this.removeService(service).catch(() => undefined)
+      }
+    }
+  }
+
+  private newService(name: string): KernelService {
+    return new KernelService({
+      engine: this.engine,
+      name,
+      networkId: this.network.id,
+      port: this.options.swarm.port,
+      token: tokenFor(this.options.swarm.tokenKey, name),
+      log: this.options.log,
+    })
   }
 
   /** Removes every service of this instance. Idempotent. */
@@ -201,7 +307,8 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
         await reapServices({
           engine: this.engine,
           scope: this.options.docker.scope,
-          keep: () => false,
+          // Handing over: the contexts' services stay for the next instance to adopt.
+          keep: (service) => this.handingOver && recordOf(service.labels) !== undefined,
           only: this.instance,
           log: this.options.log,
         })
@@ -270,14 +377,7 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
     const { docker, swarm, log } = this.options
     const name = `sci-${this.instance}-${randomBytes(4).toString('hex')}`
     const labels = serviceLabels({ scope: docker.scope, instance: this.instance, language })
-    const service = new KernelService({
-      engine: this.engine,
-      name,
-      networkId: this.network.id,
-      port: swarm.port,
-      token: tokenFor(swarm.tokenKey, name),
-      log,
-    })
+    const service = this.newService(name)
     this.services.add(service)
     const kernelLog = log.child({ service: name })
     try {
@@ -324,7 +424,8 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
 
   private async removeService(service: KernelService): Promise<void> {
     try {
-      await service.remove()
+      if (this.handingOver && service.bound && !service.gone) service.release()
+      else await service.remove()
     } finally {
       this.services.delete(service)
     }

@@ -34,6 +34,8 @@ export class KernelService implements FilesEndpoint {
   private placedClient: UnixSocketClient | undefined
   /** The kernel started (or adopted) in it. */
   kernel: JupyterKernel | undefined
+  /** Set once a context claimed it: a later instance may adopt it. */
+  bound = false
   private removal: Promise<void> | undefined
   private lost = false
 
@@ -102,6 +104,11 @@ export class KernelService implements FilesEndpoint {
   /** Notes that its task is gone for good (node down or left, task ended, service removed). */
   markLost(): void {
     this.lost = true
+  }
+
+  /** Lets go of the service without removing it, for a later instance to adopt. */
+  release(): void {
+    this.placedClient?.close()
   }
 
   /** Removes the service, then its secret. Idempotent; concurrent calls share one removal. */
