@@ -23,8 +23,8 @@ import { type NetworkSummary, type ServiceSummary, SwarmEngine } from './engine.
 import {
   type ContextRecord,
   contextLabels,
-  instanceFilter,
   recordOf,
+  scopeFilter,
   serviceLabels,
 } from './labels.js'
 import { reapServices } from './reap.js'
@@ -66,7 +66,8 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
     )
     this.watch = new TaskWatch({
       engine,
-      labels: instanceFilter(options.docker.scope, instance),
+      // The scope's, not the instance's: an adopted task keeps the labels it was created with.
+      labels: scopeFilter(options.docker.scope),
       services: this.services,
       intervalMs: options.swarm.pollIntervalMs,
       signal: this.controller.signal,

@@ -6,7 +6,7 @@ import { isFinal } from './spec.js'
 
 export type TaskWatchOptions = {
   engine: SwarmEngine
-  /** Label filters of the services to follow (one runtime instance's). */
+  /** Label filters of the tasks to look at (the scope's). */
   labels: string[]
   /** The runtime's placed services, read at each look. */
   services: ReadonlySet<KernelService>
