@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../sandbox/config.js'
 import type { SwarmNode, Task } from '../../sandbox/runtimes/swarm/engine.js'
 import { contextLabels, recordOf, serviceLabels } from '../../sandbox/runtimes/swarm/labels.js'
-import { tokenFor } from '../../sandbox/runtimes/swarm/runtime.js'
+import { tokenFor } from '../../sandbox/runtimes/swarm/setup.js'
 import { addressOn, serviceSpec } from '../../sandbox/runtimes/swarm/spec.js'
 import { lostBecause } from '../../sandbox/runtimes/swarm/watch.js'
 

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { AppliedLimits, ContextLimits, Language } from '../../api.js'
 import { SandboxError } from '../../errors.js'
 import { JupyterKernel } from '../../jupyter/kernel.js'
@@ -29,6 +29,7 @@ import {
 } from './labels.js'
 import { reapServices } from './reap.js'
 import { KernelService, ServiceKernel } from './service.js'
+import { checkNetwork, tokenFor } from './setup.js'
 import { serviceSpec } from './spec.js'
 import { TaskWatch } from './watch.js'
 
@@ -447,31 +448,4 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
       ),
     )
   }
-}
-
-/**
- * A context's Jupyter token: derived from SANDBOX_SWARM_TOKEN_KEY and the service's name when a key
- * is set (so a restarted service can reach the contexts it adopts), else random.
- */
-export function tokenFor(key: string | undefined, serviceName: string): string {
-  return key
-    ? createHmac('sha256', key).update(serviceName).digest('hex')
-    : randomBytes(24).toString('hex')
-}
-
-async function checkNetwork(engine: SwarmEngine, swarm: SwarmConfig): Promise<NetworkSummary> {
-  const network = await engine.network(swarm.network)
-  const fix = `create it with: docker network create -d overlay --attachable --internal [--opt encrypted] ${swarm.network} (SANDBOX_SWARM_NETWORK)`
-  if (!network) throw new SandboxError('UNAVAILABLE', `No network ${swarm.network}; ${fix}`)
-  if (network.driver !== 'overlay' || !network.attachable || !network.internal)
-    throw new SandboxError(
-      'UNAVAILABLE',
-      `Network ${swarm.network} must be an attachable, internal overlay network (contexts must have no route out); ${fix}`,
-    )
-  if (swarm.requireEncrypted && !network.encrypted)
-    throw new SandboxError(
-      'UNAVAILABLE',
-      `Network ${swarm.network} is not encrypted and SANDBOX_SWARM_REQUIRE_ENCRYPTED is set; ${fix}`,
-    )
-  return network
 }
