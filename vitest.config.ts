@@ -8,6 +8,9 @@ import { defineConfig } from 'vitest/config'
  * - docker: the docker runtime (SANDBOX_RUNTIME=docker) on a real engine and the sandbox image
  *   (scripts/test-docker.sh builds it). Skips loudly without them; DOCKER_REQUIRED=1 fails instead.
  * - e2e: the Docker stack, already up (scripts/test-docker.sh brings it up and down).
+ * - swarm: the swarm runtime on a real Swarm, its sandbox service already running there
+ *   (SWARM_SANDBOX_URL, SWARM_DOCKER_HOST; see test/swarm/helpers.ts). Skips loudly without them;
+ *   SWARM_REQUIRED=1 fails instead.
  */
 export default defineConfig({
   test: {
@@ -32,7 +35,13 @@ export default defineConfig({
         test: {
           name: 'kernels',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/**/*.unit.test.ts', 'test/e2e/**', 'test/docker/**', 'node_modules/**'],
+          exclude: [
+            'test/**/*.unit.test.ts',
+            'test/e2e/**',
+            'test/docker/**',
+            'test/swarm/**',
+            'node_modules/**',
+          ],
           // Real kernels on a 2-core machine: one file at a time keeps them from starving each other.
           fileParallelism: false,
           testTimeout: 60_000,
@@ -60,6 +69,18 @@ export default defineConfig({
           // One stack, shared: files must not restart its containers under each other.
           fileParallelism: false,
           testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'swarm',
+          include: ['test/swarm/**/*.test.ts'],
+          exclude: ['test/**/*.unit.test.ts'],
+          // One cluster, shared; the node-death file kills a worker: files run one at a time.
+          fileParallelism: false,
+          testTimeout: 180_000,
           hookTimeout: 180_000,
         },
       },

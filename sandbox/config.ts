@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { commaList, LogLevel } from './common.js'
 import { type DockerConfig, DockerEnvSchema, dockerConfig } from './runtimes/docker/config.js'
 import type { KernelUidSettings } from './runtimes/process/uids.js'
+import { type SwarmConfig, SwarmEnvSchema, swarmConfig } from './runtimes/swarm/config.js'
 
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback)
 const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback)
@@ -66,8 +67,11 @@ const EnvSchema = z.object({
   SANDBOX_KERNEL_UID_COUNT: z.coerce.number().int().min(1).max(100_000).default(1000),
   /** Processes and threads each kernel uid may have (RLIMIT_NPROC): a fork bomb stays in its context. 0 = no limit. */
   SANDBOX_KERNEL_NPROC: count(256),
-  /** Where kernels run: "process" (children of one Jupyter Server) or "docker" (a container each). */
-  SANDBOX_RUNTIME: z.enum(['process', 'docker']).default('process'),
+  /**
+   * Where kernels run: "process" (children of one Jupyter Server), "docker" (a container each) or
+   * "swarm" (a Swarm service each, across a cluster's nodes).
+   */
+  SANDBOX_RUNTIME: z.enum(['process', 'docker', 'swarm']).default('process'),
 })
 
 export type Config = Readonly<{
@@ -97,9 +101,11 @@ export type Config = Readonly<{
   /** A uid per context's kernel (process runtime). */
   kernelUids: KernelUidSettings
   logLevel: LogLevel
-  runtime: 'process' | 'docker'
+  runtime: 'process' | 'docker' | 'swarm'
   /** Settings of the docker runtime (SANDBOX_DOCKER_*), parsed whichever runtime is chosen. */
   docker: DockerConfig
+  /** Settings of the swarm runtime (SANDBOX_SWARM_*; it also uses the docker runtime's). */
+  swarm: SwarmConfig
 }>
 
 /**
@@ -151,6 +157,7 @@ export function loadConfig(
     logLevel: e.LOG_LEVEL,
     runtime: e.SANDBOX_RUNTIME,
     docker: dockerConfig(DockerEnvSchema.parse(env)),
+    swarm: swarmConfig(SwarmEnvSchema.parse(env)),
     ...overrides,
   })
 }

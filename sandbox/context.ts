@@ -9,6 +9,8 @@ const INTERRUPT_TIMEOUT_MS = 10_000
 
 export type ContextInit = {
   id: string
+  /** When the context was created; now, unless a runtime hands over a context it adopted. */
+  createdAt?: Date
   language: Language
   name: string
   description: string
@@ -22,7 +24,7 @@ export type ExecutionLimits = { timeoutMs: number; graceMs: number; maxOutputCha
  * arrival order. Interrupt and restart bypass the queue: they exist to cut a running cell short.
  */
 export class ContextHandle implements AsyncDisposable {
-  readonly createdAt = new Date()
+  readonly createdAt: Date
   lastUsed = new Date()
   private status: ContextStatus = 'active'
   private message: string | undefined
@@ -36,6 +38,7 @@ export class ContextHandle implements AsyncDisposable {
     readonly init: ContextInit,
     private readonly binding: Binding,
   ) {
+    this.createdAt = init.createdAt ?? new Date()
     this.watch(binding.kernel)
   }
 
@@ -60,7 +63,7 @@ export class ContextHandle implements AsyncDisposable {
 
   toJSON(): Context {
     const { id, language, name, description, sessionName } = this.init
-    const { workspace, limits } = this.binding
+    const { workspace, limits, node } = this.binding
     return {
       context_id: id,
       type: 'jupyter',
@@ -74,6 +77,7 @@ export class ContextHandle implements AsyncDisposable {
       working_dir: workspace.dir,
       ...(this.message ? { message: this.message } : {}),
       ...(limits ? { limits } : {}),
+      ...(node ? { node } : {}),
     }
   }
 

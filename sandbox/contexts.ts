@@ -14,7 +14,12 @@ import { ContextHandle, type ExecutionLimits } from './context.js'
 import { SandboxError } from './errors.js'
 import type { SandboxMetrics } from './metrics.js'
 import { checkRelativePath } from './paths.js'
-import { type KernelRuntime, type Workspace, writeInlineFiles } from './runtimes/runtime.js'
+import {
+  type AdoptedContext,
+  type KernelRuntime,
+  type Workspace,
+  writeInlineFiles,
+} from './runtimes/runtime.js'
 
 export type ContextServiceDeps = {
   config: Config
@@ -52,8 +57,12 @@ export class ContextService implements AsyncDisposable {
     this.creating += 1
     try {
       const id = `ctx-${randomUUID()}`
+      const createdAt = new Date()
+      const name = body.name ?? id
+      const description = body.description ?? ''
       const binding = await this.deps.runtime.bind({
         contextId: id,
+        record: { name, description, sessionName: body.session_name, createdAt },
         language: body.language,
         limits: body.limits,
         workingDir: body.working_dir,
@@ -63,9 +72,10 @@ export class ContextService implements AsyncDisposable {
       const handle = ContextHandle.open(
         {
           id,
+          createdAt,
           language: body.language,
-          name: body.name ?? id,
-          description: body.description ?? '',
+          name,
+          description,
           sessionName: body.session_name,
         },
         binding,
@@ -75,6 +85,14 @@ export class ContextService implements AsyncDisposable {
       return handle.toJSON()
     } finally {
       this.creating -= 1
+    }
+  }
+
+  /** Takes over contexts a runtime adopted at startup (they keep their ids and created_at). */
+  adopt(contexts: AdoptedContext[]): void {
+    for (const { binding, ...init } of contexts.sort((a, b) => +a.createdAt - +b.createdAt)) {
+      this.contexts.set(init.id, ContextHandle.open(init, binding))
+      this.deps.log.info({ contextId: init.id }, 'context adopted')
     }
   }
 

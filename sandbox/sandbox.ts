@@ -7,6 +7,7 @@ import { SandboxMetrics } from './metrics.js'
 import { DockerKernelRuntime } from './runtimes/docker/runtime.js'
 import { ProcessKernelRuntime } from './runtimes/process/runtime.js'
 import type { KernelRuntime, WarmPool } from './runtimes/runtime.js'
+import { SwarmKernelRuntime } from './runtimes/swarm/runtime.js'
 
 /** The whole sandbox, assembled: what main.ts serves and the MCP server embeds. */
 export type Sandbox = AsyncDisposable & {
@@ -39,17 +40,26 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
           startupTimeoutMs: config.startupTimeoutMs,
           log,
         })
-      : await ProcessKernelRuntime.start({
-          python: config.python,
-          poolSize: config.poolSize,
-          kernelTemplate: config.kernelTemplate,
-          kernelUids: config.kernelUids,
-          kernelMemoryMb: config.kernelMemoryMb,
-          kernelMaxOutputChars,
-          workspaceRoot: config.workspaceRoot,
-          startupTimeoutMs: config.startupTimeoutMs,
-          log,
-        })
+      : config.runtime === 'swarm'
+        ? await SwarmKernelRuntime.start({
+            docker: config.docker,
+            swarm: config.swarm,
+            poolSize: config.poolSize,
+            kernelMaxOutputChars,
+            startupTimeoutMs: config.startupTimeoutMs,
+            log,
+          })
+        : await ProcessKernelRuntime.start({
+            python: config.python,
+            poolSize: config.poolSize,
+            kernelTemplate: config.kernelTemplate,
+            kernelUids: config.kernelUids,
+            kernelMemoryMb: config.kernelMemoryMb,
+            kernelMaxOutputChars,
+            workspaceRoot: config.workspaceRoot,
+            startupTimeoutMs: config.startupTimeoutMs,
+            log,
+          })
   const { pool } = runtime
   const metrics: SandboxMetrics = new SandboxMetrics({
     liveContexts: (): number => contexts.size,
@@ -58,10 +68,12 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
     ...(runtime instanceof ProcessKernelRuntime && { kernelStarts: () => runtime.kernelStarts() }),
   })
   const contexts = new ContextService({ config, runtime, metrics, log })
+  contexts.adopt(runtime.adopted?.() ?? [])
   const app = createApp({ config, contexts, runtime, metrics, log })
   let closing: Promise<void> | undefined
   const close = () => {
     closing ??= (async () => {
+      runtime.handOver?.()
       try {
         await contexts.close()
       } finally {

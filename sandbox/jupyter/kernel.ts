@@ -102,6 +102,36 @@ export class JupyterKernel {
     }
   }
 
+  /**
+   * Connects to a kernel that already runs on the server (a restarted service adopting a context
+   * whose Jupyter Server outlived it) and waits until it answers kernel_info.
+   * @param id - the kernel's id on that server
+   */
+  static async connect(options: {
+    language: Language
+    id: string
+    settings: ServerConnection.ISettings
+    log: Logger
+    signal: AbortSignal
+  }): Promise<JupyterKernel> {
+    const { language, id, settings, log, signal } = options
+    const model = await KernelAPI.getKernelModel(id, settings)
+    if (!model) throw new Error(`no kernel ${id} on the server`)
+    const connection = new SandboxKernelConnection({
+      model,
+      serverSettings: settings,
+      handleComms: false,
+    })
+    const kernel = new JupyterKernel(language, connection, log.child({ kernelId: id }))
+    try {
+      await abortable(connection.info, signal)
+      return kernel
+    } catch (error) {
+      kernel.detach()
+      throw error
+    }
+  }
+
   get id(): string {
     return this.connection.id
   }

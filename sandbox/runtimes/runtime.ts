@@ -23,6 +23,27 @@ export interface KernelRuntime {
   readonly healthy: boolean
   /** Stops every kernel this runtime started (bound or pooled) and what hosts them. Idempotent. */
   close(): Promise<void>
+  /**
+   * Contexts that an earlier instance of the service left running and this runtime took over
+   * (swarm), once, at startup; the context service owns them from then on.
+   */
+  adopted?(): AdoptedContext[]
+  /**
+   * The service is stopping to be replaced: keep running what a later instance can adopt (swarm,
+   * with SANDBOX_SWARM_TOKEN_KEY) instead of removing it when the contexts close.
+   */
+  handOver?(): void
+}
+
+/** A live context found by a runtime at startup, with what the context service needs to list it. */
+export type AdoptedContext = {
+  id: string
+  language: Language
+  name: string
+  description: string
+  sessionName: string | undefined
+  createdAt: Date
+  binding: Binding
 }
 
 /** What every runtime is started with, besides its own settings. */
@@ -39,6 +60,8 @@ export type RuntimeOptions = {
 export type BindRequest = {
   /** The new context's id: it names the runtime's resources (directory, container) and log lines. */
   contextId: string
+  /** What a runtime that can hand contexts to a later instance (swarm) records of the context. */
+  record?: { name: string; description: string; sessionName: string | undefined; createdAt: Date }
   language: Language
   /** The client's limits; a runtime without per-context limits refuses any. */
   limits: ContextLimits | undefined
@@ -55,6 +78,8 @@ export interface Binding {
   readonly workspace: Workspace
   /** The resource limits in force, on runtimes with per-context limits. */
   readonly limits: AppliedLimits | undefined
+  /** The machine (swarm: node) the kernel runs on, where the runtime knows it. */
+  readonly node?: string | undefined
   /** Moves the kernel into the context's working dir and env: after bind and after restarts. */
   prepare(): Promise<void>
   /**

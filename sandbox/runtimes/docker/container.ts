@@ -59,13 +59,15 @@ export class KernelContainer implements FilesEndpoint {
   private relay: ExecRelay | undefined
   private died = false
   private readonly token = randomBytes(24).toString('hex')
+  /** The Jupyter Server's socket as the service sees it: in the shared dir, or the relay's. */
+  private readonly socketPath: string
 
   constructor(private readonly options: KernelContainerOptions) {
-    const socketPath =
+    this.socketPath =
       options.ociRuntime === 'runsc'
         ? `${options.dir}.sock`
         : path.join(options.dir, JUPYTER_SOCKET)
-    this.client = new UnixSocketClient(socketPath, this.token)
+    this.client = new UnixSocketClient(this.socketPath, this.token)
     this.resources = resourcesOf(options.limits)
     this.applied = options.limits
     this.currentName = options.name
@@ -119,7 +121,7 @@ export class KernelContainer implements FilesEndpoint {
       this.relay = await ExecRelay.listen({
         engine,
         containerId: this.id,
-        socketPath: this.client.socketPath,
+        socketPath: this.socketPath,
         target: path.posix.join(CONTAINER_RUN_DIR, JUPYTER_SOCKET),
         user: `${uid}:${gid}`,
         relaySource,
