@@ -124,6 +124,10 @@ export const Context = z.object({
   working_dir: z.string(),
   message: z.string().optional().describe('Why the context is in status "error"'),
   limits: AppliedLimits.optional().describe('Resource limits of the context (docker runtime)'),
+  node: z
+    .string()
+    .optional()
+    .describe('The machine the context runs on, where the runtime knows it (swarm: the node)'),
 })
 export type Context = z.infer<typeof Context>
 

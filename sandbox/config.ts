@@ -3,6 +3,7 @@ import path from 'node:path'
 import { z } from 'zod'
 import { commaList, LogLevel } from './common.js'
 import { type DockerConfig, DockerEnvSchema, dockerConfig } from './runtimes/docker/config.js'
+import { type SwarmConfig, SwarmEnvSchema, swarmConfig } from './runtimes/swarm/config.js'
 
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback)
 const count = (fallback: number) => z.coerce.number().int().min(0).default(fallback)
@@ -54,8 +55,11 @@ const EnvSchema = z.object({
     .enum(['0', '1', 'false', 'true'])
     .default('1')
     .transform((value) => value === '1' || value === 'true'),
-  /** Where kernels run: "process" (children of one Jupyter Server) or "docker" (a container each). */
-  SANDBOX_RUNTIME: z.enum(['process', 'docker']).default('process'),
+  /**
+   * Where kernels run: "process" (children of one Jupyter Server), "docker" (a container each) or
+   * "swarm" (a Swarm service each, across a cluster's nodes).
+   */
+  SANDBOX_RUNTIME: z.enum(['process', 'docker', 'swarm']).default('process'),
 })
 
 export type Config = Readonly<{
@@ -83,9 +87,11 @@ export type Config = Readonly<{
   /** Python kernels forked from the kernel template (process runtime). */
   kernelTemplate: boolean
   logLevel: LogLevel
-  runtime: 'process' | 'docker'
+  runtime: 'process' | 'docker' | 'swarm'
   /** Settings of the docker runtime (SANDBOX_DOCKER_*), parsed whichever runtime is chosen. */
   docker: DockerConfig
+  /** Settings of the swarm runtime (SANDBOX_SWARM_*; it also uses the docker runtime's). */
+  swarm: SwarmConfig
 }>
 
 /**
@@ -131,6 +137,7 @@ export function loadConfig(
     logLevel: e.LOG_LEVEL,
     runtime: e.SANDBOX_RUNTIME,
     docker: dockerConfig(DockerEnvSchema.parse(env)),
+    swarm: swarmConfig(SwarmEnvSchema.parse(env)),
     ...overrides,
   })
 }

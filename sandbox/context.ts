@@ -60,7 +60,7 @@ export class ContextHandle implements AsyncDisposable {
 
   toJSON(): Context {
     const { id, language, name, description, sessionName } = this.init
-    const { workspace, limits } = this.binding
+    const { workspace, limits, node } = this.binding
     return {
       context_id: id,
       type: 'jupyter',
@@ -74,6 +74,7 @@ export class ContextHandle implements AsyncDisposable {
       working_dir: workspace.dir,
       ...(this.message ? { message: this.message } : {}),
       ...(limits ? { limits } : {}),
+      ...(node ? { node } : {}),
     }
   }
 

@@ -7,6 +7,7 @@ import { SandboxMetrics } from './metrics.js'
 import { DockerKernelRuntime } from './runtimes/docker/runtime.js'
 import { ProcessKernelRuntime } from './runtimes/process/runtime.js'
 import type { KernelRuntime, WarmPool } from './runtimes/runtime.js'
+import { SwarmKernelRuntime } from './runtimes/swarm/runtime.js'
 
 /** The whole sandbox, assembled: what main.ts serves and the MCP server embeds. */
 export type Sandbox = AsyncDisposable & {
@@ -39,16 +40,25 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
           startupTimeoutMs: config.startupTimeoutMs,
           log,
         })
-      : await ProcessKernelRuntime.start({
-          python: config.python,
-          poolSize: config.poolSize,
-          kernelTemplate: config.kernelTemplate,
-          kernelMemoryMb: config.kernelMemoryMb,
-          kernelMaxOutputChars,
-          workspaceRoot: config.workspaceRoot,
-          startupTimeoutMs: config.startupTimeoutMs,
-          log,
-        })
+      : config.runtime === 'swarm'
+        ? await SwarmKernelRuntime.start({
+            docker: config.docker,
+            swarm: config.swarm,
+            poolSize: config.poolSize,
+            kernelMaxOutputChars,
+            startupTimeoutMs: config.startupTimeoutMs,
+            log,
+          })
+        : await ProcessKernelRuntime.start({
+            python: config.python,
+            poolSize: config.poolSize,
+            kernelTemplate: config.kernelTemplate,
+            kernelMemoryMb: config.kernelMemoryMb,
+            kernelMaxOutputChars,
+            workspaceRoot: config.workspaceRoot,
+            startupTimeoutMs: config.startupTimeoutMs,
+            log,
+          })
   const { pool } = runtime
   const metrics: SandboxMetrics = new SandboxMetrics({
     liveContexts: (): number => contexts.size,

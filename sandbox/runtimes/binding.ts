@@ -26,6 +26,8 @@ export type ContextBindingOptions<T extends HostedKernel> = {
   replace: (signal: AbortSignal) => Promise<T>
   /** The limit that explains the hosted kernel's death, read once; absent where none is seen. */
   limitHit?: (hosted: T) => LimitHit | undefined
+  /** The machine the hosted kernel runs on, where the runtime knows it (swarm: the node). */
+  node?: (hosted: T) => string | undefined
 }
 
 /**
@@ -50,6 +52,10 @@ export class ContextBinding<T extends HostedKernel> implements Binding {
 
   get limits(): AppliedLimits | undefined {
     return this.options.limits
+  }
+
+  get node(): string | undefined {
+    return this.options.node?.(this.hosted)
   }
 
   /** The hosted kernel, for the runtime that made it. */

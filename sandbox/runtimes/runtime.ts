@@ -55,6 +55,8 @@ export interface Binding {
   readonly workspace: Workspace
   /** The resource limits in force, on runtimes with per-context limits. */
   readonly limits: AppliedLimits | undefined
+  /** The machine (swarm: node) the kernel runs on, where the runtime knows it. */
+  readonly node?: string | undefined
   /** Moves the kernel into the context's working dir and env: after bind and after restarts. */
   prepare(): Promise<void>
   /**

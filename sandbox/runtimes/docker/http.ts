@@ -9,22 +9,28 @@ const IDLE_TIMEOUT_MS = 60_000
 /**
  * HTTP and WebSockets to a Jupyter Server that listens on a UNIX socket: a context container's.
  * The container publishes no port and may have no network at all; the socket lies in a directory
- * the service shares with it.
+ * the service shares with it. The swarm runtime gives a TCP address on its internal overlay
+ * network instead (a task on another node shares no directory with the service).
  */
 export class UnixSocketClient {
   /** Keeps connections to the socket open between requests. */
   private readonly agent: Agent
 
+  /** Where requests go: `localhost` over the socket, or the TCP address. */
+  private readonly origin: string
+
   /**
-   * @param socketPath - the socket as this process sees it
+   * @param target - the socket as this process sees it, or a TCP address
    * @param token - the Jupyter Server's token, sent in the Authorization header
    */
   constructor(
-    readonly socketPath: string,
+    readonly target: string | { host: string; port: number },
     private readonly token: string,
   ) {
+    const socketPath = typeof target === 'string' ? target : undefined
+    this.origin = typeof target === 'string' ? 'localhost' : `${target.host}:${target.port}`
     this.agent = new Agent({
-      connect: { socketPath },
+      ...(socketPath ? { connect: { socketPath } } : {}),
       headersTimeout: IDLE_TIMEOUT_MS,
       bodyTimeout: IDLE_TIMEOUT_MS,
     })
@@ -32,19 +38,19 @@ export class UnixSocketClient {
 
   /** Settings for @jupyterlab/services: its REST calls and kernel WebSockets go over the socket. */
   settings(): ServerConnection.ISettings {
-    const socketPath = this.socketPath
+    const { target } = this
     class UnixWebSocket extends WebSocket {
       constructor(url: string | URL, protocols?: string | string[]) {
         super(url, protocols, {
-          createConnection: () => net.connect(socketPath),
+          ...(typeof target === 'string' ? { createConnection: () => net.connect(target) } : {}),
           handshakeTimeout: 10_000,
         })
       }
     }
     return ServerConnection.makeSettings({
       // "localhost" passes Jupyter's Host check; the name never resolves, the socket is used.
-      baseUrl: 'http://localhost/',
-      wsUrl: 'ws://localhost/',
+      baseUrl: `http://${this.origin}/`,
+      wsUrl: `ws://${this.origin}/`,
       token: this.token,
       // Kernel WebSockets carry no headers of ours: the token goes in their URL.
       appendToken: true,
@@ -69,7 +75,7 @@ export class UnixSocketClient {
    * @param init - a streamed body (an async iterable) is sent chunked
    */
   async fetch(path: string, init: RequestInit = {}): Promise<Response> {
-    const response = await socketFetch(`http://localhost${path}`, {
+    const response = await socketFetch(`http://${this.origin}${path}`, {
       ...init,
       headers: {
         ...(init.headers as Record<string, string>),

@@ -1,4 +1,5 @@
-# Entry of a "docker" runtime context container (see sandbox/runtimes/docker/runtime.ts). The service
+# Entry of a "docker" (and "swarm") runtime context container (see sandbox/runtimes/docker/runtime.ts
+# and sandbox/runtimes/swarm/). The service
 # runs it as `python3 -c <jupyter_tuning.py + this file>`, so the entry always matches the service
 # that started the container, whatever the image's age; the kernel launchers come from the image.
 #
@@ -6,6 +7,8 @@
 # with the container (no TCP port, so the container can run with network "none"), with:
 # - the token from a file the service wrote there, read and deleted before anything else runs
 #   (never in the environment, `docker inspect` or /proc/1/environ);
+#   the swarm runtime instead sets SCI_PORT (TCP on an internal overlay network, no shared
+#   directory) and SCI_TOKEN_FILE (a Swarm secret of the context's own);
 # - the kernelspecs the service passed in SCI_KERNELSPECS (its own launchers, at their image paths);
 # - /sci/files: the context's files under /workspace, read and written inside the container without
 #   following symlinks, streamed both ways (the service never touches the container's files itself).
@@ -39,7 +42,10 @@ def _take_env(name):
 def _read_token(path):
     with open(path, encoding="ascii") as f:
         token = f.read().strip()
-    os.unlink(path)
+    try:
+        os.unlink(path)
+    except OSError:
+        pass  # a Swarm secret (swarm runtime) is read-only; it holds this context's token alone
     if len(token) < 32:
         sys.exit("container entry: the token file is empty")
     return token
@@ -355,8 +361,12 @@ class SandboxServerApp(ServerApp):
 
 
 def main():
-    run_dir = _take_env("SCI_RUN_DIR")
-    token = _read_token(os.path.join(run_dir, "token"))
+    # The swarm runtime has no directory shared with the service: TCP on an internal overlay
+    # network, with the token in a Swarm secret. The docker runtime: a UNIX socket.
+    port = os.environ.pop("SCI_PORT", None)
+    run_dir = None if port else _take_env("SCI_RUN_DIR")
+    token_file = _take_env("SCI_TOKEN_FILE") if port else os.path.join(run_dir, "token")
+    token = _read_token(token_file)
     specs = json.loads(_take_env("SCI_KERNELSPECS"))
     # The image's defaults for the service (SANDBOX_HOST, …) mean nothing to a context's kernels.
     for name in [n for n in os.environ if n.startswith("SANDBOX_")]:
@@ -374,9 +384,16 @@ def main():
     )
 
     c = Config()
-    c.ServerApp.sock = os.path.join(run_dir, "jupyter.sock")
-    # The directory is private to this container and the service (whose user may differ).
-    c.ServerApp.sock_mode = "0666"
+    if port:
+        c.ServerApp.ip = "0.0.0.0"
+        c.ServerApp.port = int(port)
+        c.ServerApp.port_retries = 0
+        # The service reaches it by the task's overlay address, which Jupyter's Host check refuses.
+        c.ServerApp.allow_remote_access = True
+    else:
+        c.ServerApp.sock = os.path.join(run_dir, "jupyter.sock")
+        # The directory is private to this container and the service (whose user may differ).
+        c.ServerApp.sock_mode = "0666"
     c.ServerApp.token = token
     c.ServerApp.root_dir = WORKSPACE
     tune_jupyter_server(c)  # noqa: F821 (from jupyter_tuning.py, prepended by the service)
