@@ -1,13 +1,15 @@
 import { defineConfig } from 'vitest/config'
 
 /**
- * One configuration, four projects; pick with --project (a bare `vitest run` runs all four):
+ * One configuration, five projects; pick with --project (a bare `vitest run` runs all five):
  * - unit: the fast layer, `*.unit.test.ts` next to the tests of the same area; no Jupyter, no
  *   Docker, no network (`createApp` over stand-ins, `app.request`). Under 10 s.
  * - kernels: real Jupyter kernels (process runtime), real MCP clients, the eval CLI.
  * - docker: the docker runtime (SANDBOX_RUNTIME=docker) on a real engine and the sandbox image
  *   (scripts/test-docker.sh builds it). Skips loudly without them; DOCKER_REQUIRED=1 fails instead.
  * - e2e: the Docker stack, already up (scripts/test-docker.sh brings it up and down).
+ * - swarm: the stack deployed on a Swarm of Docker-in-Docker nodes, already up
+ *   (scripts/test-swarm.sh brings cluster and stack up and down; test/swarm/cluster.ts the env).
  */
 export default defineConfig({
   test: {
@@ -32,7 +34,13 @@ export default defineConfig({
         test: {
           name: 'kernels',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/**/*.unit.test.ts', 'test/e2e/**', 'test/docker/**', 'node_modules/**'],
+          exclude: [
+            'test/**/*.unit.test.ts',
+            'test/e2e/**',
+            'test/docker/**',
+            'test/swarm/**',
+            'node_modules/**',
+          ],
           // Real kernels on a 2-core machine: one file at a time keeps them from starving each other.
           fileParallelism: false,
           testTimeout: 60_000,
@@ -60,6 +68,19 @@ export default defineConfig({
           // One stack, shared: files must not restart its containers under each other.
           fileParallelism: false,
           testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'swarm',
+          include: ['test/swarm/**/*.test.ts'],
+          exclude: ['test/**/*.unit.test.ts'],
+          // One deployed stack, shared; faults.test.ts kills a node, so scripts/test-swarm.sh runs
+          // it on its own, after the rest.
+          fileParallelism: false,
+          testTimeout: 180_000,
           hookTimeout: 180_000,
         },
       },

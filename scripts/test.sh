@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up the machine, then runs every check: types, lint and format, the fast layer (no Jupyter)
-# and the tests against real kernels, the Docker stack end to end, and the docker runtime (one
-# container per context) against the image the stack build made. In CI a missing Docker engine
-# is a failure, not a skip.
+# and the tests against real kernels, the Docker stack end to end, the docker runtime (one
+# container per context) against the image the stack build made, and the swarm runtime on a Swarm
+# of Docker-in-Docker nodes with that image. In CI a missing Docker engine is a failure, not a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,3 +14,4 @@ npx vitest run --project unit --project kernels
 bash scripts/test-docker.sh
 if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then export DOCKER_REQUIRED=1; fi
 npx vitest run --project docker
+bash scripts/test-swarm.sh

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The swarm runtime on a real multi-node Swarm: brings up a cluster of Docker-in-Docker nodes on
+# this machine (scripts/swarm-cluster.sh: a manager, two workers, a registry), deploys
+# deploy/stack.yml on it, runs test/swarm/ against the deployed service (vitest project "swarm"),
+# then test/swarm/faults.test.ts, which kills a worker, and takes everything down again.
+#
+# Needs the images scripts/test-docker.sh builds (SCI_SANDBOX_IMAGE, SCI_MCP_IMAGE). Without a
+# working Docker engine: fails when CI=true or DOCKER_REQUIRED=1, otherwise prints a SKIPPED line
+# and exits 0. A failure anywhere else always fails.
+# Environment: DOCKER (client), SCI_SANDBOX_IMAGE, SCI_MCP_IMAGE (see swarm-cluster.sh),
+#   SCI_SWARM_KEEP=1 (leave cluster and stack up afterwards, for debugging).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REQUIRED=0
+[[ ${CI:-} == true || ${CI:-} == 1 || ${DOCKER_REQUIRED:-} == 1 ]] && REQUIRED=1
+DOCKER=${DOCKER:-$([[ -x /usr/bin/docker ]] && echo /usr/bin/docker || echo docker)}
+export DOCKER
+STACK=sci
+SCOPE=sci-swarm-test
+T0=$SECONDS
+TIMES=()
+
+log() { echo "test-swarm: $*" >&2; }
+phase() { TIMES+=("$1 $((SECONDS - $2))s"); }
+if ! "$DOCKER" info >/dev/null 2>&1; then
+  if ((REQUIRED)); then
+    log "FAILED: Docker is required here (CI=true or DOCKER_REQUIRED=1), but no engine answers"
+    exit 1
+  fi
+  echo "########################################################################"
+  echo "test-swarm: SKIPPED: the swarm runtime was NOT tested: no Docker engine answers"
+  echo "test-swarm: (CI=true or DOCKER_REQUIRED=1 makes this a failure)"
+  echo "########################################################################"
+  exit 0
+fi
+
+WORK=$(mktemp -d)
+CLUSTER_UP=0
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  if ((CLUSTER_UP)); then
+    if ((status != 0)); then
+      log "failed: the manager's services and the sandbox's last logs"
+      "$DOCKER" exec "$MANAGER" docker service ls >&2 || true
+      "$DOCKER" exec "$MANAGER" docker service logs --no-task-ids --tail 80 \
+        "${STACK}_sandbox-code-interpreter" >&2 || true
+    fi
+    if [[ ${SCI_SWARM_KEEP:-} == 1 ]]; then
+      log "SCI_SWARM_KEEP=1: the cluster stays up; take it down with scripts/swarm-cluster.sh down"
+    else
+      local t=$SECONDS
+      bash scripts/swarm-cluster.sh down || status=1
+      phase down "$t"
+    fi
+  fi
+  rm -rf "$WORK"
+  log "times: ${TIMES[*]}; total $((SECONDS - T0))s"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- 1. The cluster.
+t=$SECONDS
+CLUSTER_UP=1
+MANAGER=sci-cluster-manager
+bash scripts/swarm-cluster.sh up >"$WORK/cluster.env"
+set -a
+# shellcheck source=/dev/null
+source "$WORK/cluster.env"
+set +a
+MANAGER=$SCI_SWARM_MANAGER
+phase cluster-up "$t"
+
+# ---- 2. The stack. The contexts' overlay is encrypted where the nodes' kernel has IPsec (ESP);
+# without it, encrypted overlays drop all traffic between nodes, so the test stack goes without.
+t=$SECONDS
+cp deploy/stack.yml "$WORK/stack.yml"
+probe_key=0x$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
+if "$DOCKER" exec "$MANAGER" ip xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x5c1 \
+  mode transport aead 'rfc4106(gcm(aes))' "$probe_key" 128 >/dev/null 2>&1; then
+  "$DOCKER" exec "$MANAGER" ip xfrm state flush
+  log "the nodes' kernel has ESP: the contexts' overlay is encrypted"
+else
+  log "the nodes' kernel has no ESP (IPsec): the contexts' overlay is NOT encrypted in this test"
+  sed -i '/^    driver_opts:$/{N;/encrypted/d}' "$WORK/stack.yml"
+  ! grep -q encrypted "$WORK/stack.yml" || {
+    log "error: could not take the encryption out of the test's stack.yml"
+    exit 1
+  }
+fi
+SANDBOX_API_KEY=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+MCP_API_KEY=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+DOCKER_GID=$("$DOCKER" exec "$MANAGER" stat -c %g /var/run/docker.sock)
+stack_env=(
+  SCI_SANDBOX_IMAGE="$SCI_SWARM_SANDBOX_IMAGE" SCI_MCP_IMAGE="$SCI_SWARM_MCP_IMAGE"
+  DOCKER_GID="$DOCKER_GID" SANDBOX_DOCKER_SCOPE="$SCOPE"
+  SANDBOX_API_KEY="$SANDBOX_API_KEY" MCP_API_KEY="$MCP_API_KEY"
+  SANDBOX_ALLOWED_HOSTS="sandbox-code-interpreter,$SCI_SWARM_MANAGER_IP"
+  # A small warm pool: every pooled kernel is a service on a worker of this 2-core machine.
+  SANDBOX_POOL_PYTHON=2 SANDBOX_POOL_JAVASCRIPT=0 SANDBOX_POOL_TYPESCRIPT=0
+  SANDBOX_SWARM_PENDING_TIMEOUT=60
+)
+env_args=()
+for pair in "${stack_env[@]}"; do env_args+=(-e "$pair"); done
+"$DOCKER" exec -i "${env_args[@]}" "$MANAGER" docker stack deploy -c - "$STACK" \
+  <"$WORK/stack.yml" 2>&1 | sed 's/^/test-swarm: stack: /' >&2
+URL="http://$SCI_SWARM_MANAGER_IP:8080"
+# bash's /dev/tcp: curl may not be installed.
+answers_health() (
+  exec 3<>"/dev/tcp/$SCI_SWARM_MANAGER_IP/8080" &&
+    printf 'GET /health HTTP/1.0\r\nHost: %s\r\n\r\n' "$SCI_SWARM_MANAGER_IP" >&3 &&
+    read -r -t 3 status <&3 && [[ $status == *' 200 '* ]]
+) 2>/dev/null
+healthy=0
+for _ in $(seq 1 360); do
+  if answers_health; then
+    healthy=1
+    break
+  fi
+  sleep 0.5
+done
+((healthy)) || {
+  log "error: the deployed sandbox does not answer $URL/health 180 s after the deploy"
+  exit 1
+}
+log "stack healthy: $URL ($((SECONDS - t)) s after the deploy)"
+phase stack-up "$t"
+
+# ---- 3. The suite, then the fault test (it leaves the cluster one worker short).
+export SCI_SWARM_URL=$URL SANDBOX_API_KEY SCI_SWARM_SCOPE=$SCOPE DOCKER_REQUIRED=1
+t=$SECONDS
+npx vitest run --project swarm --exclude test/swarm/faults.test.ts --passWithNoTests
+phase suite "$t"
+t=$SECONDS
+npx vitest run --project swarm test/swarm/faults.test.ts
+phase faults "$t"
