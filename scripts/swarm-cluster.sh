@@ -5,11 +5,14 @@
 # its own; a registry container (Debian's docker-registry) serves our images to the nodes offline.
 # The host engine is never made a Swarm node.
 #
-# Usage: scripts/swarm-cluster.sh up | down | env | status
+# Usage: scripts/swarm-cluster.sh up | deploy | down | env | status
 #   up      build the node image, start the registry and the nodes, init and join the Swarm, push
 #           the images to the registry and pull them on the nodes; prints `env` at the end
+#   deploy  `docker stack deploy -c deploy/stack.yml sci` on the manager, with fresh API keys, the
+#           registry's images and this environment's SANDBOX_*, MCP_* and LOG_LEVEL settings; waits
+#           until the sandbox answers /health and prints how to reach it (SCI_SWARM_URL, keys)
 #   down    remove every container, volume, network and image `up` made (also after a failed up)
-#   env     the settings a test or bench needs, as NAME=value lines (source them with `set -a`)
+#   env     the cluster's settings a test or bench needs, as NAME=value lines (`set -a; source`)
 #   status  nodes, services and disk use
 # Environment:
 #   DOCKER                  client (default: Debian's /usr/bin/docker when present, else docker)
@@ -18,6 +21,9 @@
 #   SCI_SANDBOX_IMAGE       sandbox image to serve (default sandbox-code-interpreter/sandbox:latest)
 #   SCI_MCP_IMAGE           MCP image to serve (default sandbox-code-interpreter/mcp:latest)
 #   SCI_CLUSTER_KEEP_NODE_IMAGE=1  `down` keeps the node image, so the next `up` skips its build
+#   SCI_CLUSTER_HEARTBEAT   the Swarm's dispatcher heartbeat period (default 5s, Swarm's own): a
+#                           node is declared down after a few missed heartbeats
+#   SCI_STACK_SCOPE         the deployed service's SANDBOX_DOCKER_SCOPE (default sci-swarm-test)
 #   DEBIAN_IMAGE            base of the node image (default debian:bookworm-slim)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +40,8 @@ REGISTRY_CONTAINER="$P-registry"
 # How the nodes name the registry: its container name on the cluster network.
 REGISTRY="$REGISTRY_CONTAINER:5000"
 MANAGER="$P-manager"
+STACK=sci
+SCOPE=${SCI_STACK_SCOPE:-sci-swarm-test}
 
 log() { echo "swarm-cluster: $*" >&2; }
 die() { log "error: $*" && exit 1; }
@@ -105,7 +113,8 @@ up() {
   t=$SECONDS
   local manager_ip token
   manager_ip=$(ip_of "$MANAGER")
-  on "$MANAGER" swarm init --advertise-addr "$manager_ip" >/dev/null
+  on "$MANAGER" swarm init --advertise-addr "$manager_ip" \
+    --dispatcher-heartbeat "${SCI_CLUSTER_HEARTBEAT:-5s}" >/dev/null
   token=$(on "$MANAGER" swarm join-token -q worker)
   while read -r node; do
     on "$node" swarm join --token "$token" "$manager_ip:2377" >/dev/null
@@ -201,6 +210,66 @@ down() {
   log "down: no container, volume, network or image of $P left"
 }
 
+# The stack, deployed from the manager's own CLI (stdin), with the registry's images.
+deploy() {
+  local t0=$SECONDS work
+  work=$(mktemp -d)
+  # shellcheck disable=SC2064 # expand now: this run's directory
+  trap "rm -rf '$work'" RETURN
+  cp deploy/stack.yml "$work/stack.yml"
+  # The contexts' overlay is encrypted where the nodes' kernel has IPsec (ESP). Without it an
+  # encrypted overlay drops all traffic between nodes, so this cluster's stack goes without.
+  local key
+  key=0x$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
+  if d exec "$MANAGER" ip xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x5c1 \
+    mode transport aead 'rfc4106(gcm(aes))' "$key" 128 >/dev/null 2>&1; then
+    d exec "$MANAGER" ip xfrm state flush
+    log "the nodes' kernel has ESP: the contexts' overlay is encrypted"
+  else
+    log "the nodes' kernel has no ESP (IPsec): the contexts' overlay is NOT encrypted here"
+    sed -i '/^    driver_opts:$/{N;/encrypted/d}' "$work/stack.yml"
+    ! grep -q "encrypted:" "$work/stack.yml" || die "could not take the encryption out of stack.yml"
+  fi
+  local manager_ip api_key mcp_key
+  manager_ip=$(ip_of "$MANAGER")
+  api_key=${SANDBOX_API_KEY:-$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')}
+  mcp_key=${MCP_API_KEY:-$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')}
+  # The caller's settings for the stack, then what this cluster fixes.
+  local settings=()
+  while IFS= read -r pair; do settings+=("$pair"); done < <(env | grep -E '^(SANDBOX|MCP)_[A-Z_]+=|^LOG_LEVEL=' || true)
+  settings+=(
+    SCI_SANDBOX_IMAGE="$(registry_name "$SANDBOX_IMAGE")"
+    SCI_MCP_IMAGE="$(registry_name "$MCP_IMAGE")"
+    DOCKER_GID="$(d exec "$MANAGER" stat -c %g /var/run/docker.sock)"
+    SANDBOX_DOCKER_SCOPE="$SCOPE"
+    SANDBOX_ALLOWED_HOSTS="sandbox-code-interpreter,$manager_ip"
+    SANDBOX_API_KEY="$api_key"
+    MCP_API_KEY="$mcp_key"
+  )
+  local args=()
+  for pair in "${settings[@]}"; do args+=(-e "$pair"); done
+  d exec -i "${args[@]}" "$MANAGER" docker stack deploy -c - "$STACK" <"$work/stack.yml" |
+    sed 's/^/swarm-cluster: stack: /' >&2
+  local tries
+  for tries in $(seq 1 360); do
+    answers_health "$manager_ip" && break
+    sleep 0.5
+  done
+  ((tries < 360)) || die "the deployed sandbox does not answer http://$manager_ip:8080/health after 180 s"
+  log "stack $STACK healthy $((SECONDS - t0)) s after the deploy"
+  echo "SCI_SWARM_URL=http://$manager_ip:8080"
+  echo "SCI_SWARM_SCOPE=$SCOPE"
+  echo "SANDBOX_API_KEY=$api_key"
+  echo "MCP_API_KEY=$mcp_key"
+}
+
+# GET /health of the sandbox on port 8080, with bash's /dev/tcp (curl may not be installed).
+answers_health() (
+  exec 3<>"/dev/tcp/$1/8080" &&
+    printf 'GET /health HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" >&3 &&
+    read -r -t 3 status <&3 && [[ $status == *' 200 '* ]]
+) 2>/dev/null
+
 status() {
   on "$MANAGER" node ls
   on "$MANAGER" service ls
@@ -209,6 +278,7 @@ status() {
 
 case ${1:-} in
   up) up ;;
+  deploy) deploy ;;
   down) down ;;
   env) env_lines ;;
   status) status ;;

@@ -17,7 +17,6 @@ REQUIRED=0
 DOCKER=${DOCKER:-$([[ -x /usr/bin/docker ]] && echo /usr/bin/docker || echo docker)}
 export DOCKER
 STACK=sci
-SCOPE=sci-swarm-test
 T0=$SECONDS
 TIMES=()
 
@@ -74,63 +73,19 @@ set +a
 MANAGER=$SCI_SWARM_MANAGER
 phase cluster-up "$t"
 
-# ---- 2. The stack. The contexts' overlay is encrypted where the nodes' kernel has IPsec (ESP);
-# without it, encrypted overlays drop all traffic between nodes, so the test stack goes without.
+# ---- 2. The stack. A small warm pool: every pooled kernel is a service on a worker of a small
+# machine.
 t=$SECONDS
-cp deploy/stack.yml "$WORK/stack.yml"
-probe_key=0x$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
-if "$DOCKER" exec "$MANAGER" ip xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x5c1 \
-  mode transport aead 'rfc4106(gcm(aes))' "$probe_key" 128 >/dev/null 2>&1; then
-  "$DOCKER" exec "$MANAGER" ip xfrm state flush
-  log "the nodes' kernel has ESP: the contexts' overlay is encrypted"
-else
-  log "the nodes' kernel has no ESP (IPsec): the contexts' overlay is NOT encrypted in this test"
-  sed -i '/^    driver_opts:$/{N;/encrypted/d}' "$WORK/stack.yml"
-  ! grep -q encrypted "$WORK/stack.yml" || {
-    log "error: could not take the encryption out of the test's stack.yml"
-    exit 1
-  }
-fi
-SANDBOX_API_KEY=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
-MCP_API_KEY=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
-DOCKER_GID=$("$DOCKER" exec "$MANAGER" stat -c %g /var/run/docker.sock)
-stack_env=(
-  SCI_SANDBOX_IMAGE="$SCI_SWARM_SANDBOX_IMAGE" SCI_MCP_IMAGE="$SCI_SWARM_MCP_IMAGE"
-  DOCKER_GID="$DOCKER_GID" SANDBOX_DOCKER_SCOPE="$SCOPE"
-  SANDBOX_API_KEY="$SANDBOX_API_KEY" MCP_API_KEY="$MCP_API_KEY"
-  SANDBOX_ALLOWED_HOSTS="sandbox-code-interpreter,$SCI_SWARM_MANAGER_IP"
-  # A small warm pool: every pooled kernel is a service on a worker of this 2-core machine.
-  SANDBOX_POOL_PYTHON=2 SANDBOX_POOL_JAVASCRIPT=0 SANDBOX_POOL_TYPESCRIPT=0
-  SANDBOX_SWARM_PENDING_TIMEOUT=60
-)
-env_args=()
-for pair in "${stack_env[@]}"; do env_args+=(-e "$pair"); done
-"$DOCKER" exec -i "${env_args[@]}" "$MANAGER" docker stack deploy -c - "$STACK" \
-  <"$WORK/stack.yml" 2>&1 | sed 's/^/test-swarm: stack: /' >&2
-URL="http://$SCI_SWARM_MANAGER_IP:8080"
-# bash's /dev/tcp: curl may not be installed.
-answers_health() (
-  exec 3<>"/dev/tcp/$SCI_SWARM_MANAGER_IP/8080" &&
-    printf 'GET /health HTTP/1.0\r\nHost: %s\r\n\r\n' "$SCI_SWARM_MANAGER_IP" >&3 &&
-    read -r -t 3 status <&3 && [[ $status == *' 200 '* ]]
-) 2>/dev/null
-healthy=0
-for _ in $(seq 1 360); do
-  if answers_health; then
-    healthy=1
-    break
-  fi
-  sleep 0.5
-done
-((healthy)) || {
-  log "error: the deployed sandbox does not answer $URL/health 180 s after the deploy"
-  exit 1
-}
-log "stack healthy: $URL ($((SECONDS - t)) s after the deploy)"
+SANDBOX_POOL_PYTHON=2 SANDBOX_POOL_JAVASCRIPT=0 SANDBOX_POOL_TYPESCRIPT=0 \
+  SANDBOX_SWARM_PENDING_TIMEOUT=60 bash scripts/swarm-cluster.sh deploy >"$WORK/stack.env"
+set -a
+# shellcheck source=/dev/null
+source "$WORK/stack.env"
+set +a
 phase stack-up "$t"
 
 # ---- 3. The suite, then the fault test (it leaves the cluster one worker short).
-export SCI_SWARM_URL=$URL SANDBOX_API_KEY SCI_SWARM_SCOPE=$SCOPE DOCKER_REQUIRED=1
+export DOCKER_REQUIRED=1
 t=$SECONDS
 npx vitest run --project swarm --exclude test/swarm/faults.test.ts --passWithNoTests
 phase suite "$t"
