@@ -5,12 +5,13 @@
 # its own; a registry container (Debian's docker-registry) serves our images to the nodes offline.
 # The host engine is never made a Swarm node.
 #
-# Usage: scripts/swarm-cluster.sh up | deploy | down | env | status
+# Usage: scripts/swarm-cluster.sh up | deploy | push | down | env | status
 #   up      build the node image, start the registry and the nodes, init and join the Swarm, push
 #           the images to the registry and pull them on the nodes; prints `env` at the end
 #   deploy  `docker stack deploy -c deploy/stack.yml sci` on the manager, with fresh API keys, the
 #           registry's images and this environment's SANDBOX_*, MCP_* and LOG_LEVEL settings; waits
 #           until the sandbox answers /health and prints how to reach it (SCI_SWARM_URL, keys)
+#   push    push the images again (after a rebuild) and pull them on the nodes
 #   down    remove every container, volume, network and image `up` made (also after a failed up)
 #   env     the cluster's settings a test or bench needs, as NAME=value lines (`set -a; source`)
 #   status  nodes, services and disk use
@@ -123,11 +124,16 @@ up() {
   wait_for "the Swarm's nodes" 60 d exec "$MANAGER" sh -c "$ready"
   log "swarm of $((WORKERS + 1)) nodes: $((SECONDS - t)) s"
 
-  t=$SECONDS
-  local port
+  push_images
+  log "up in $((SECONDS - t0)) s; disk: $(disk_use)"
+  env_lines
+}
+
+# Pushes the images to the registry (from the host engine) and pulls them on the nodes.
+push_images() {
+  local t=$SECONDS port pids=()
   port=$(d port "$REGISTRY_CONTAINER" 5000/tcp | head -n1 | sed 's/.*://')
   wait_for "the registry" 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
-  local pids=()
   for image in "$SANDBOX_IMAGE" "$MCP_IMAGE"; do
     (
       d tag "$image" "127.0.0.1:$port/$image"
@@ -151,8 +157,6 @@ up() {
   pids+=($!)
   for pid in "${pids[@]}"; do wait "$pid" || die "a node could not pull from the registry"; done
   log "pulled on the nodes: $((SECONDS - t)) s"
-  log "up in $((SECONDS - t0)) s; disk: $(disk_use)"
-  env_lines
 }
 
 disk_use() {
@@ -279,6 +283,7 @@ status() {
 case ${1:-} in
   up) up ;;
   deploy) deploy ;;
+  push) push_images ;;
   down) down ;;
   env) env_lines ;;
   status) status ;;

@@ -23,8 +23,9 @@ case "${1:-dockerd}" in
       sed -e 's/ / +/g' -e 's/^/+/' </sys/fs/cgroup/cgroup.controllers \
         >/sys/fs/cgroup/cgroup.subtree_control
     fi
+    # no-new-privileges for every container: a service spec cannot ask for it before API 1.44.
     exec dockerd --host=unix:///var/run/docker.sock --storage-driver=overlay2 \
-      --insecure-registry="${SCI_REGISTRY:-sci-registry:5000}" --log-level=warn
+      --insecure-registry="${SCI_REGISTRY:-sci-registry:5000}" --no-new-privileges --log-level=warn
     ;;
   registry)
     mkdir -p /var/lib/docker/registry
