@@ -47,8 +47,14 @@ SCOPE=${SCI_STACK_SCOPE:-sci-swarm-test}
 log() { echo "swarm-cluster: $*" >&2; }
 die() { log "error: $*" && exit 1; }
 d() { "$DOCKER" "$@"; }
-nodes() { echo "$MANAGER" && for i in $(seq 1 "$WORKERS"); do echo "$P-worker$i"; done; }
-workers() { nodes | tail -n +2; }
+# The workers: those running (SCI_CLUSTER_WORKERS is only read by `up`), else the ones to make.
+workers() {
+  local made
+  made=$(d container ls -a --filter "label=$LABEL" --filter label=sci.cluster.role=worker \
+    --format '{{.Names}}' | sort)
+  if [[ -n $made ]]; then echo "$made"; else for i in $(seq 1 "$WORKERS"); do echo "$P-worker$i"; done; fi
+}
+nodes() { echo "$MANAGER" && workers; }
 # The docker CLI of a node, run inside it.
 on() {
   local node=$1
@@ -70,13 +76,14 @@ wait_for() {
 }
 
 start_node() {
-  local name=$1
+  local name=$1 role=$2
   d volume create --label "$LABEL" "$name" >/dev/null
   # Not --privileged: runc 1.1 fails every privileged container on an engine whose capability
   # bounding set lacks one (here CAP_SYS_RESOURCE). Every capability the engine has, unconfined
   # seccomp and AppArmor, unmasked /proc and a cgroup namespace of its own are what dockerd inside
   # needs; the entrypoint makes /sys and the cgroups writable.
-  d run -d --name "$name" --hostname "$name" --label "$LABEL" --network "$NETWORK" \
+  d run -d --name "$name" --hostname "$name" --label "$LABEL" --label "sci.cluster.role=$role" \
+    --network "$NETWORK" \
     --cap-add ALL --cap-drop SYS_RESOURCE \
     --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
     --security-opt systempaths=unconfined --cgroupns private \
@@ -107,7 +114,8 @@ up() {
   d run -d --name "$REGISTRY_CONTAINER" --hostname "$REGISTRY_CONTAINER" --label "$LABEL" \
     --network "$NETWORK" -p 127.0.0.1::5000 -v "$REGISTRY_CONTAINER:/var/lib/docker" \
     --cap-drop ALL --security-opt no-new-privileges "$NODE_IMAGE" registry >/dev/null
-  while read -r node; do start_node "$node"; done < <(nodes)
+  start_node "$MANAGER" manager
+  for i in $(seq 1 "$WORKERS"); do start_node "$P-worker$i" worker; done
   while read -r node; do wait_for "dockerd of $node" 120 on "$node" info; done < <(nodes)
   log "registry and $((WORKERS + 1)) engines: $((SECONDS - t)) s"
 

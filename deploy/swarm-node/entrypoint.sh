@@ -23,6 +23,8 @@ case "${1:-dockerd}" in
       sed -e 's/ / +/g' -e 's/^/+/' </sys/fs/cgroup/cgroup.controllers \
         >/sys/fs/cgroup/cgroup.subtree_control
     fi
+    # What a killed node left behind: a restarted node starts afresh and rejoins its Swarm.
+    rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
     # no-new-privileges for every container: a service spec cannot ask for it before API 1.44.
     exec dockerd --host=unix:///var/run/docker.sock --storage-driver=overlay2 \
       --insecure-registry="${SCI_REGISTRY:-sci-registry:5000}" --no-new-privileges --log-level=warn
