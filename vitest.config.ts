@@ -8,8 +8,10 @@ import { defineConfig } from 'vitest/config'
  * - docker: the docker runtime (SANDBOX_RUNTIME=docker) on a real engine and the sandbox image
  *   (scripts/test-docker.sh builds it). Skips loudly without them; DOCKER_REQUIRED=1 fails instead.
  * - e2e: the Docker stack, already up (scripts/test-docker.sh brings it up and down).
- * - swarm: the stack deployed on a Swarm of Docker-in-Docker nodes, already up
- *   (scripts/test-swarm.sh brings cluster and stack up and down; test/swarm/cluster.ts the env).
+ * - swarm: the swarm runtime on a real Swarm, its sandbox service already running there
+ *   (SWARM_SANDBOX_URL, SWARM_DOCKER_HOST; see test/swarm/helpers.ts). Skips loudly without them;
+ *   SWARM_REQUIRED=1 fails instead. scripts/test-swarm.sh builds a Swarm of Docker-in-Docker
+ *   nodes, deploys deploy/stack.yml there and runs this project against it.
  */
 export default defineConfig({
   test: {
@@ -77,8 +79,7 @@ export default defineConfig({
           name: 'swarm',
           include: ['test/swarm/**/*.test.ts'],
           exclude: ['test/**/*.unit.test.ts'],
-          // One deployed stack, shared; faults.test.ts kills a node, so scripts/test-swarm.sh runs
-          // it on its own, after the rest.
+          // One cluster, shared; the node-death file kills a worker: files run one at a time.
           fileParallelism: false,
           testTimeout: 180_000,
           hookTimeout: 180_000,

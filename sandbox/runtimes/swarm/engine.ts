@@ -155,13 +155,18 @@ export class SwarmEngine {
     }))
   }
 
+  /** A service as the manager holds it (its spec and version), for updates and tests. */
+  async inspectService(id: string): Promise<unknown> {
+    return this.request('GET', `/services/${id}`)
+  }
+
   /**
    * Merges labels into a service's (not its tasks': changing them restarts nothing). Retries
    * once when another update won the race for the service's version.
    */
   async updateLabels(id: string, labels: Record<string, string>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const service = (await this.request('GET', `/services/${id}`)) as {
+      const service = (await this.inspectService(id)) as {
         Version: { Index: number }
         Spec: { Labels?: Record<string, string> }
       }

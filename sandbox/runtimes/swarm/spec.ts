@@ -65,12 +65,17 @@ export function serviceSpec(o: ServiceSpecOptions): object {
         // The image's HEALTHCHECK probes the service's port, which does not run here.
         Healthcheck: { Test: ['NONE'] },
         StopGracePeriod: 1_000_000_000,
+        // Tmpfs mounts of services (before API 1.46) take no owner and are noexec. runc gives the
+        // tmpfs the mode of the image's directory: Dockerfile.sandbox makes /workspace 1777.
+        // (Anonymous tmpfs volumes of the local driver would take uid= and exec, but Swarm
+        // leaves them behind on the node, one per task.)
         Mounts: [
-          tmpfsVolume(
-            WORKSPACE,
-            `size=${o.limits.workspace_mb}m,uid=${o.uid},gid=${o.gid},mode=0700`,
-          ),
-          tmpfsVolume('/tmp', 'size=64m,mode=1777'),
+          {
+            Type: 'tmpfs',
+            Target: WORKSPACE,
+            TmpfsOptions: { SizeBytes: o.limits.workspace_mb * MIB, Mode: 0o1777 },
+          },
+          { Type: 'tmpfs', Target: '/tmp', TmpfsOptions: { SizeBytes: 64 * MIB, Mode: 0o1777 } },
         ],
         Secrets: [
           {
@@ -100,25 +105,6 @@ export function serviceSpec(o: ServiceSpecOptions): object {
     },
     Mode: { Replicated: { Replicas: 1 } },
     EndpointSpec: { Mode: 'dnsrr' },
-  }
-}
-
-/**
- * A tmpfs as an anonymous volume of the local driver: a service's own tmpfs mounts (API < 1.46)
- * take no owner and no `exec`, and over the image's /workspace (0700, the image's user) one comes
- * out root's and unusable. The volume goes with the task's container.
- */
-function tmpfsVolume(target: string, options: string): object {
-  return {
-    Type: 'volume',
-    Target: target,
-    VolumeOptions: {
-      NoCopy: true,
-      DriverConfig: {
-        Name: 'local',
-        Options: { type: 'tmpfs', device: 'tmpfs', o: `${options},nosuid,nodev` },
-      },
-    },
   }
 }
 

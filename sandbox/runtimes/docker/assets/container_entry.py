@@ -367,6 +367,9 @@ def main():
     run_dir = None if port else _take_env("SCI_RUN_DIR")
     token_file = _take_env("SCI_TOKEN_FILE") if port else os.path.join(run_dir, "token")
     token = _read_token(token_file)
+    if not os.access(WORKSPACE, os.W_OK):
+        # A Swarm service's tmpfs takes the mode of the image's directory (see Dockerfile.sandbox).
+        sys.exit(f"container entry: {WORKSPACE} is not writable; the image must make it mode 1777")
     specs = json.loads(_take_env("SCI_KERNELSPECS"))
     # The image's defaults for the service (SANDBOX_HOST, …) mean nothing to a context's kernels.
     for name in [n for n in os.environ if n.startswith("SANDBOX_")]:
