@@ -87,7 +87,8 @@ start_node() {
     --cap-add ALL --cap-drop SYS_RESOURCE \
     --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
     --security-opt systempaths=unconfined --cgroupns private \
-    -e SCI_REGISTRY="$REGISTRY" -v "$name:/var/lib/docker" "$NODE_IMAGE" dockerd >/dev/null
+    -e SCI_REGISTRY="$REGISTRY" -e SCI_DOCKERD_TCP="$([[ $role == manager ]] && echo 1)" \
+    -v "$name:/var/lib/docker" "$NODE_IMAGE" dockerd >/dev/null
 }
 
 up() {
@@ -184,6 +185,8 @@ env_lines() {
   echo "SCI_CLUSTER=$P"
   echo "SCI_SWARM_MANAGER=$MANAGER"
   echo "SCI_SWARM_MANAGER_IP=$manager_ip"
+  # The manager's Engine API, without TLS, on the cluster network only (tests look at services).
+  echo "SCI_SWARM_DOCKER_HOST=tcp://$manager_ip:2375"
   echo "SCI_SWARM_WORKERS=$(workers | paste -sd, -)"
   echo "SCI_SWARM_REGISTRY=$REGISTRY"
   echo "SCI_SWARM_SANDBOX_IMAGE=$(registry_name "$SANDBOX_IMAGE")"

@@ -2,7 +2,8 @@
 # The swarm runtime on a real multi-node Swarm: brings up a cluster of Docker-in-Docker nodes on
 # this machine (scripts/swarm-cluster.sh: a manager, two workers, a registry), deploys
 # deploy/stack.yml on it, runs test/swarm/ against the deployed service (vitest project "swarm"),
-# then test/swarm/faults.test.ts, which kills a worker, and takes everything down again.
+# then test/swarm/faults.test.ts, which kills a worker, and takes everything down again. Node
+# names are the nodes' container names, so the fault test's `docker kill {node}` kills that node.
 #
 # Needs the images scripts/test-docker.sh builds (SCI_SANDBOX_IMAGE, SCI_MCP_IMAGE). Without a
 # working Docker engine: fails when CI=true or DOCKER_REQUIRED=1, otherwise prints a SKIPPED line
@@ -84,10 +85,13 @@ source "$WORK/stack.env"
 set +a
 phase stack-up "$t"
 
-# ---- 3. The suite, then the fault test (it leaves the cluster one worker short).
-export DOCKER_REQUIRED=1
+# ---- 3. The suite, then the fault tests (one leaves the cluster a worker short). What
+# test/swarm/helpers.ts reads:
+export SWARM_SANDBOX_URL=$SCI_SWARM_URL SWARM_API_KEY=$SANDBOX_API_KEY SWARM_SCOPE=$SCI_SWARM_SCOPE \
+  SWARM_DOCKER_HOST=$SCI_SWARM_DOCKER_HOST SWARM_IMAGE=$SCI_SWARM_SANDBOX_IMAGE \
+  SWARM_KILL_COMMAND="$DOCKER kill {node}" SWARM_REQUIRED=1
 t=$SECONDS
-npx vitest run --project swarm --exclude test/swarm/faults.test.ts --passWithNoTests
+npx vitest run --project swarm --exclude test/swarm/faults.test.ts
 phase suite "$t"
 t=$SECONDS
 npx vitest run --project swarm test/swarm/faults.test.ts

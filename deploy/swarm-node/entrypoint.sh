@@ -1,6 +1,8 @@
 #!/bin/sh
 # Entry of a test cluster machine: `dockerd` (a Swarm node; the default) or `registry`.
-# Environment: SCI_REGISTRY, the registry the node's engine pulls from over plain HTTP (host:port).
+# Environment: SCI_REGISTRY, the registry the node's engine pulls from over plain HTTP (host:port);
+#   SCI_DOCKERD_TCP=1: the engine also listens on TCP port 2375 of the cluster network, without TLS
+#   (the tests reach the manager's API there; only the host and the other nodes can).
 set -eu
 
 case "${1:-dockerd}" in
@@ -26,7 +28,11 @@ case "${1:-dockerd}" in
     # What a killed node left behind: a restarted node starts afresh and rejoins its Swarm.
     rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
     # no-new-privileges for every container: a service spec cannot ask for it before API 1.44.
-    exec dockerd --host=unix:///var/run/docker.sock --storage-driver=overlay2 \
+    set -- --host=unix:///var/run/docker.sock
+    if [ "${SCI_DOCKERD_TCP:-}" = 1 ]; then
+      set -- "$@" --host="tcp://$(hostname -i | cut -d' ' -f1):2375"
+    fi
+    exec dockerd "$@" --storage-driver=overlay2 \
       --insecure-registry="${SCI_REGISTRY:-sci-registry:5000}" --no-new-privileges --log-level=warn
     ;;
   registry)
