@@ -149,13 +149,13 @@ const swarm = createSandboxClient({
   apiKey: env.SANDBOX_API_KEY || undefined,
   requestTimeoutMs: 300_000,
 })
-process.stderr.write(`swarm vs docker runtime (n=${n}) …`)
+process.stderr.write(`swarm vs docker runtime (n=${n}) …\n`)
 const swarmRows = await latency('swarm', swarm, swarmPoolFilled, n)
 const dockerRows = await dockerLatency(n)
 const rows = [swarmRows[0], dockerRows[0], swarmRows[1], dockerRows[1]] as Row[]
 process.stdout.write(`## Swarm runtime vs docker runtime\n\n${table(rows)}\n\n`)
 
-process.stderr.write(`${count} contexts …`)
+process.stderr.write(`${count} contexts …\n`)
 let started = performance.now()
 const contexts = await spread(swarm, count)
 const spreadS = (performance.now() - started) / 1000
@@ -164,12 +164,14 @@ process.stdout.write(
   `## ${count} contexts over the workers (created in ${spreadS.toFixed(0)} s, 3 at a time)\n\n| node | contexts |\n| --- | ---: |\n${lines.join('\n')}\n\n`,
 )
 
-process.stderr.write('killing a worker …')
+process.stderr.write('killing a worker …\n')
 const lost = await timeToLost(swarm, contexts)
 process.stdout.write(
   `## A worker's death\n\n${lost.node} (${lost.count} contexts) killed: first reported lost after ${(lost.first / 1000).toFixed(1)} s, all after ${(lost.last / 1000).toFixed(1)} s\n`,
 )
 started = performance.now()
 for (const c of contexts) await swarm.stopContext(c.context_id)
-process.stderr.write(`stopped ${count} contexts in ${((performance.now() - started) / 1000).toFixed(0)} s`)
+process.stderr.write(
+  `stopped ${count} contexts in ${((performance.now() - started) / 1000).toFixed(0)} s\n`,
+)
 process.exit(0)
