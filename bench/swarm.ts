@@ -81,6 +81,8 @@ async function dockerLatency(n: number): Promise<Row[]> {
     LOG_LEVEL: 'warn',
     SANDBOX_RUNTIME: 'docker',
     SANDBOX_DOCKER_SCOPE: `bench-${randomBytes(3).toString('hex')}`,
+    // The image the cluster serves, as this host's engine names it.
+    SANDBOX_DOCKER_IMAGE: env.SCI_SANDBOX_IMAGE ?? 'sandbox-code-interpreter/sandbox:latest',
     SANDBOX_POOL_PYTHON: String(POOL),
     SANDBOX_POOL_JAVASCRIPT: '0',
     SANDBOX_POOL_TYPESCRIPT: '0',
