@@ -163,7 +163,7 @@ const contexts = await spread(swarm, count)
 const spreadS = (performance.now() - started) / 1000
 const lines = [...countByNode(contexts)].sort().map(([node, k]) => `| ${node} | ${k} |`)
 process.stdout.write(
-  `## ${count} contexts over the workers (created in ${spreadS.toFixed(0)} s, 3 at a time)\n\n| node | contexts |\n| --- | ---: |\n${lines.join('\n')}\n\n`,
+  `## ${count} contexts over the nodes (created in ${spreadS.toFixed(0)} s, 3 at a time)\n\n| node | contexts |\n| --- | ---: |\n${lines.join('\n')}\n\n`,
 )
 
 process.stderr.write('killing a worker …\n')
