@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config'
 
 /**
- * One configuration, four projects; pick with --project (a bare `vitest run` runs all four):
+ * One configuration, five projects; pick with --project (a bare `vitest run` runs all five):
  * - unit: the fast layer, `*.unit.test.ts` next to the tests of the same area; no Jupyter, no
  *   Docker, no network (`createApp` over stand-ins, `app.request`). Under 10 s.
  * - kernels: real Jupyter kernels (process runtime), real MCP clients, the eval CLI.
@@ -10,7 +10,8 @@ import { defineConfig } from 'vitest/config'
  * - e2e: the Docker stack, already up (scripts/test-docker.sh brings it up and down).
  * - swarm: the swarm runtime on a real Swarm, its sandbox service already running there
  *   (SWARM_SANDBOX_URL, SWARM_DOCKER_HOST; see test/swarm/helpers.ts). Skips loudly without them;
- *   SWARM_REQUIRED=1 fails instead.
+ *   SWARM_REQUIRED=1 fails instead. scripts/test-swarm.sh builds a Swarm of Docker-in-Docker
+ *   nodes, deploys deploy/stack.yml there and runs this project against it.
  */
 export default defineConfig({
   test: {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up the machine, then runs every check: types, lint and format, the fast layer (no Jupyter)
-# and the tests against real kernels, the Docker stack end to end, and the docker runtime (one
-# container per context) against the image the stack build made. In CI a missing Docker engine
-# is a failure, not a skip.
+# and the tests against real kernels, the Docker stack end to end, the docker runtime (one
+# container per context) against the image the stack build made, and the swarm runtime on a Swarm
+# of Docker-in-Docker nodes with that image. In CI a missing Docker engine is a failure, not a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,3 +18,5 @@ if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then export DOCKER_REQUIRED=1;
 # files at start, each a round trip to gVisor's file proxy: a suite's warm pool takes longer.
 npx vitest run --project docker
 SANDBOX_DOCKER_OCI_RUNTIME=runsc npx vitest run --project docker --hookTimeout 360000
+# A Swarm of three Docker-in-Docker nodes on this machine, the swarm runtime's suite on it.
+bash scripts/test-swarm.sh
