@@ -18,5 +18,3 @@ if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then export DOCKER_REQUIRED=1;
 # files at start, each a round trip to gVisor's file proxy: a suite's warm pool takes longer.
 npx vitest run --project docker
 SANDBOX_DOCKER_OCI_RUNTIME=runsc npx vitest run --project docker --hookTimeout 360000
-# A Swarm of three Docker-in-Docker nodes on this machine, the swarm runtime's suite on it.
-bash scripts/test-swarm.sh

@@ -93,7 +93,11 @@ describe('process lifecycle', () => {
     for (const dir of dirs) expect(existsSync(dir)).toBe(false)
   })
 
-  it('leaves no Jupyter Server or kernel behind when the service is killed with SIGKILL', async () => {
+  // One retry: a JavaScript kernel's start hung past the test's minute once in a clean CI run
+  // (not reproduced since; see the closing note of 2026-11-30), which is not what this checks.
+  it('leaves no Jupyter Server or kernel behind when the service is killed with SIGKILL', {
+    retry: 1,
+  }, async () => {
     const service = await spawnService()
     await service.client.createContext({ language: 'python' })
     await service.client.createContext({ language: 'javascript' })

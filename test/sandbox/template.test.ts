@@ -163,9 +163,14 @@ describe('kernel template', () => {
 
   it('falls back to the old start when the template dies, then forks again from a new one', async () => {
     const id = await create()
+    // The pool refills by forking; killed mid-refill, that refill would start cold too.
+    await until(async () =>
+      /sandbox_pool_ready_kernels\{language="python"\} 1\b/.test((await starts()).text),
+    )
     const before = await starts()
     const template = templatePid()
-    process.kill(template ?? 0, 'SIGKILL')
+    if (template === undefined) throw new Error('no kernel template')
+    process.kill(template, 'SIGKILL')
     // Its kernels live on.
     expect(await stdout(id, 'print(3)')).toBe('3')
     expect((await s.client.restart(id)).status).toBe('active')
@@ -188,6 +193,7 @@ describe('kernel template', () => {
 
   it('leaves no forked kernel or template behind when the Jupyter Server dies', async () => {
     await create()
+    await until(() => templatePid() !== undefined)
     const server = jupyterServer()
     const below = descendants(server)
     expect(below.some((p) => p.cmdline.includes('kernel_template.py'))).toBe(true)
