@@ -21,7 +21,7 @@ function removePackageLinks() {
   linksDir = null
 }
 
-/** Removes the links of kernels that were killed (SIGKILL) before they could, named by pid. */
+/** Removes the links of kernels that were killed before they could, named by pid. */
 function removeStaleLinks() {
   for (const name of fs.readdirSync(os.tmpdir())) {
     const pid = Number(
@@ -63,10 +63,9 @@ function linkKernelPackages(tslab) {
     link(types, packageDir(types))
   }
   link('@types/node', packageDir('@types/node', tslab))
+  // No SIGTERM handler: one would wait for the event loop, so a kernel in a busy loop or out of
+  // heap would outlive Jupyter's SIGTERM; the links of a killed kernel go with the next kernel.
   process.on('exit', removePackageLinks)
-  for (const signal of ['SIGTERM', 'SIGHUP']) {
-    process.once(signal, () => process.exit(128 + os.constants.signals[signal]))
-  }
   process.chdir(linksDir)
 }
 
