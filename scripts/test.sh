@@ -18,3 +18,6 @@ if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then export DOCKER_REQUIRED=1;
 # files at start, each a round trip to gVisor's file proxy: a suite's warm pool takes longer.
 npx vitest run --project docker
 SANDBOX_DOCKER_OCI_RUNTIME=runsc npx vitest run --project docker --hookTimeout 360000
+# The swarm runtime on a Swarm of a manager and two workers, each a Docker-in-Docker node on this
+# machine, serving the slim image from a local registry (about 6 minutes on a quiet machine).
+bash scripts/test-swarm.sh
