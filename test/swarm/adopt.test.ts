@@ -24,10 +24,20 @@ describe.skipIf(skipSwarm || reason !== undefined)('swarm runtime: a restarted s
     await s?.close()
   })
 
-  it('re-adopts its live contexts: same id, name, created_at, node, and kernel state', async () => {
-    const before = await s.client.createContext({ name: 'survives-upgrade', working_dir: 'sub' })
+  it('re-adopts its live contexts: same id, name, created_at, node, kernel state and env', async () => {
+    const secret = 'sk-adopt-0123456789'
+    const before = await s.client.createContext({
+      name: 'survives-upgrade',
+      working_dir: 'sub',
+      env: { SCI_ADOPT_SECRET: secret },
+    })
     await exec(s, before.context_id, 'x = 41\nopen("kept.txt", "w").write("yes")')
-    const owner = (await serviceOf(s, before.context_id))?.labels['sci.instance']
+    const labels = (await serviceOf(s, before.context_id))?.labels ?? {}
+    const owner = labels['sci.instance']
+    // The env rides along for the next instance, sealed: labels are readable by anything with
+    // the manager's API.
+    expect(labels['sci.env']).toBeTruthy()
+    expect(JSON.stringify(labels)).not.toContain(secret)
 
     execSync(RESTART_COMMAND as string, { stdio: 'inherit' })
     await vi.waitFor(
@@ -50,6 +60,11 @@ describe.skipIf(skipSwarm || reason !== undefined)('swarm runtime: a restarted s
     const result = await exec(s, before.context_id, 'print(open("kept.txt").read())\nx + 1')
     expect(result.output.stdout).toBe('yes\n')
     expect(result.results[0]?.['text/plain']).toBe('42')
+
+    // A restarted kernel gets the context's env again from the adopting instance.
+    await s.client.restart(before.context_id)
+    const env = await exec(s, before.context_id, 'import os\nprint(os.environ["SCI_ADOPT_SECRET"])')
+    expect(env.output.stdout).toBe(`${secret}\n`)
     await s.client.stopContext(before.context_id)
     expect(await serviceOf(s, before.context_id)).toBeUndefined()
   })

@@ -4,8 +4,10 @@
  */
 import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../sandbox/config.js'
-import type { SwarmNode, Task } from '../../sandbox/runtimes/swarm/engine.js'
+import { orphanOf } from '../../sandbox/runtimes/swarm/adopt.js'
+import type { ServiceSummary, SwarmNode, Task } from '../../sandbox/runtimes/swarm/engine.js'
 import { contextLabels, recordOf, serviceLabels } from '../../sandbox/runtimes/swarm/labels.js'
+import { openEnv, sealEnv } from '../../sandbox/runtimes/swarm/sealed-env.js'
 import { tokenFor } from '../../sandbox/runtimes/swarm/setup.js'
 import { addressOn, serviceSpec } from '../../sandbox/runtimes/swarm/spec.js'
 import { lostBecause } from '../../sandbox/runtimes/swarm/watch.js'
@@ -178,5 +180,49 @@ describe('context tokens', () => {
     expect(tokenFor(key, 'sci-a')).not.toBe(tokenFor(key, 'sci-b'))
     expect(tokenFor(undefined, 'sci-a')).not.toBe(tokenFor(undefined, 'sci-a'))
     expect(tokenFor(undefined, 'sci-a').length).toBeGreaterThanOrEqual(32)
+  })
+})
+
+describe('a context env sealed into a label', () => {
+  const key = 'k'.repeat(32)
+  const env = { OPENAI_API_KEY: 'sk-secret', EMPTY: '' }
+
+  it('opens with the same key and service only, and shows nothing of the env', () => {
+    const sealed = sealEnv(key, 'sci-a', env)
+    expect(sealed).not.toContain('sk-secret')
+    expect(sealEnv(key, 'sci-a', env)).not.toBe(sealed)
+    expect(openEnv(key, 'sci-a', sealed)).toEqual(env)
+    expect(openEnv('j'.repeat(32), 'sci-a', sealed)).toBeUndefined()
+    expect(openEnv(key, 'sci-b', sealed)).toBeUndefined()
+  })
+
+  it('refuses a label that was changed or is not one', () => {
+    const [iv, tag, body] = sealEnv(key, 'sci-a', env).split('.') as [string, string, string]
+    const flipped = `${body[0] === 'A' ? 'B' : 'A'}${body.slice(1)}`
+    expect(openEnv(key, 'sci-a', [iv, tag, flipped].join('.'))).toBeUndefined()
+    for (const label of ['', 'x', 'a.b.c', '{"A":"1"}']) {
+      expect(openEnv(key, 'sci-a', label)).toBeUndefined()
+    }
+  })
+
+  it('an adoptable service: record, language and env; not with another key', () => {
+    const record = {
+      id: 'ctx-1',
+      name: 'n',
+      description: 'd',
+      createdAt: '2026-11-30T00:00:00.000Z',
+      base: '',
+      limits,
+    }
+    const labels = {
+      ...serviceLabels({ scope: 's', instance: 'i1', language: 'javascript' }),
+      ...contextLabels('i1', record, sealEnv(key, 'sci-a', env)),
+    }
+    const found = { id: 'id-a', name: 'sci-a', labels } as ServiceSummary
+    expect(orphanOf(found, key)).toEqual({ record, language: 'javascript', env })
+    expect(orphanOf(found, 'j'.repeat(32))).toBeUndefined()
+    // A service labelled before env was sealed into labels: adopted with no env.
+    const unsealed = Object.fromEntries(Object.entries(labels).filter(([k]) => k !== 'sci.env'))
+    expect(orphanOf({ ...found, labels: unsealed }, key)?.env).toEqual({})
   })
 })

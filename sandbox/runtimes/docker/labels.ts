@@ -18,31 +18,32 @@ export const LABEL_LANGUAGE = 'sci.language'
 export const MANAGED_VALUE = '1'
 export const RUNTIME_VALUE = 'docker-kernel'
 
-/** The labels of a new kernel container. */
+/** The labels of a new kernel container (or, with `runtime`, another runtime's kernel service). */
 export function createLabels(options: {
   scope: string
   instance: string
   language: Language
+  runtime?: string
 }): Record<string, string> {
   return {
     [LABEL_MANAGED]: MANAGED_VALUE,
-    [LABEL_RUNTIME]: RUNTIME_VALUE,
+    [LABEL_RUNTIME]: options.runtime ?? RUNTIME_VALUE,
     [LABEL_SCOPE]: options.scope,
     [LABEL_INSTANCE]: options.instance,
     [LABEL_LANGUAGE]: options.language,
   }
 }
 
-/** Docker `label` filters matching every kernel container of a scope. */
-export function scopeFilter(scope: string): string[] {
+/** Docker `label` filters matching every kernel container (or `runtime`'s service) of a scope. */
+export function scopeFilter(scope: string, runtime = RUNTIME_VALUE): string[] {
   return [
     `${LABEL_MANAGED}=${MANAGED_VALUE}`,
-    `${LABEL_RUNTIME}=${RUNTIME_VALUE}`,
+    `${LABEL_RUNTIME}=${runtime}`,
     `${LABEL_SCOPE}=${scope}`,
   ]
 }
 
-/** Docker `label` filters matching the kernel containers of one service instance. */
-export function instanceFilter(scope: string, instance: string): string[] {
-  return [...scopeFilter(scope), `${LABEL_INSTANCE}=${instance}`]
+/** Docker `label` filters matching the kernel containers (or services) of one service instance. */
+export function instanceFilter(scope: string, instance: string, runtime = RUNTIME_VALUE): string[] {
+  return [...scopeFilter(scope, runtime), `${LABEL_INSTANCE}=${instance}`]
 }

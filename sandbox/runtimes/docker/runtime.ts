@@ -14,6 +14,7 @@ import {
   type RuntimeOptions,
   workingDirInRoot,
 } from '../runtime.js'
+import { KernelStarts } from '../starts.js'
 import type { DockerConfig } from './config.js'
 import { ContainerKernel, KernelContainer } from './container.js'
 import { DockerEngine } from './engine.js'
@@ -35,8 +36,8 @@ export type DockerRuntimeOptions = RuntimeOptions & { config: DockerConfig }
 export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
   readonly pool: KernelPool<ContainerKernel>
   private readonly containers = new Set<KernelContainer>()
-  private readonly starting = new Set<Promise<unknown>>()
   private readonly controller = new AbortController()
+  private readonly starts: KernelStarts
   private readonly watch: ContainerWatch
   private closing: Promise<void> | undefined
 
@@ -49,6 +50,7 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
     private readonly sources: { entry: string; relay: string },
     private readonly specs: Record<string, unknown>,
   ) {
+    this.starts = new KernelStarts(options.startupTimeoutMs, this.controller.signal)
     this.pool = new KernelPool(
       (language, signal) =>
         this.startKernel(language, signal, planLimits(this.options.config, undefined).applied),
@@ -176,27 +178,14 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
     }
   }
 
-  private async startKernel(
+  private startKernel(
     language: Language,
     signal: AbortSignal,
     limits: AppliedLimits,
   ): Promise<ContainerKernel> {
-    if (this.closing) throw new SandboxError('UNAVAILABLE', 'The sandbox is shutting down')
-    const start = this.startContainerKernel(
-      language,
-      AbortSignal.any([
-        signal,
-        this.controller.signal,
-        AbortSignal.timeout(this.options.startupTimeoutMs),
-      ]),
-      limits,
+    return this.starts.run(signal, (bounded) =>
+      this.startContainerKernel(language, bounded, limits),
     )
-    this.starting.add(start)
-    try {
-      return await start
-    } finally {
-      this.starting.delete(start)
-    }
   }
 
   /** Removes every container of this instance, then its directory. Idempotent. */
@@ -206,7 +195,7 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
       const poolClosed = this.pool.close()
       this.controller.abort()
       try {
-        await Promise.allSettled(this.starting)
+        await this.starts.settled()
         await poolClosed
         await Promise.allSettled([...this.containers].map((c) => c.remove()))
         // Anything created but never tracked (a start cut short at the wrong moment).

@@ -1,11 +1,9 @@
 import type { AppliedLimits, Language } from '../../api.js'
 import {
+  createLabels,
+  instanceFilter as dockerInstanceFilter,
+  scopeFilter as dockerScopeFilter,
   LABEL_INSTANCE,
-  LABEL_LANGUAGE,
-  LABEL_MANAGED,
-  LABEL_RUNTIME,
-  LABEL_SCOPE,
-  MANAGED_VALUE,
 } from '../docker/labels.js'
 
 /**
@@ -19,6 +17,8 @@ export const LABEL_ROLE = 'sci.role'
 export const LABEL_CONTEXT = 'sci.context'
 /** The context's record as JSON (ContextRecord): name, description, created_at, working dir. */
 export const LABEL_RECORD = 'sci.record'
+/** The context's env, sealed (sealed-env.ts); only with a token key, which adoption needs. */
+export const LABEL_ENV = 'sci.env'
 
 export type Role = 'pool' | 'context'
 
@@ -40,23 +40,21 @@ export function serviceLabels(options: {
   instance: string
   language: Language
 }): Record<string, string> {
-  return {
-    [LABEL_MANAGED]: MANAGED_VALUE,
-    [LABEL_RUNTIME]: RUNTIME_VALUE,
-    [LABEL_SCOPE]: options.scope,
-    [LABEL_INSTANCE]: options.instance,
-    [LABEL_LANGUAGE]: options.language,
-    [LABEL_ROLE]: 'pool',
-  }
+  return { ...createLabels({ ...options, runtime: RUNTIME_VALUE }), [LABEL_ROLE]: 'pool' }
 }
 
 /** The labels that make a service a context's (merged into its labels when bound or adopted). */
-export function contextLabels(instance: string, record: ContextRecord): Record<string, string> {
+export function contextLabels(
+  instance: string,
+  record: ContextRecord,
+  sealedEnv?: string,
+): Record<string, string> {
   return {
     [LABEL_INSTANCE]: instance,
     [LABEL_ROLE]: 'context',
     [LABEL_CONTEXT]: record.id,
     [LABEL_RECORD]: JSON.stringify(record),
+    ...(sealedEnv ? { [LABEL_ENV]: sealedEnv } : {}),
   }
 }
 
@@ -83,14 +81,10 @@ export function recordOf(labels: Record<string, string>): ContextRecord | undefi
 
 /** Engine `label` filters of every service of a scope. */
 export function scopeFilter(scope: string): string[] {
-  return [
-    `${LABEL_MANAGED}=${MANAGED_VALUE}`,
-    `${LABEL_RUNTIME}=${RUNTIME_VALUE}`,
-    `${LABEL_SCOPE}=${scope}`,
-  ]
+  return dockerScopeFilter(scope, RUNTIME_VALUE)
 }
 
 /** Engine `label` filters of one instance's services. */
 export function instanceFilter(scope: string, instance: string): string[] {
-  return [...scopeFilter(scope), `${LABEL_INSTANCE}=${instance}`]
+  return dockerInstanceFilter(scope, instance, RUNTIME_VALUE)
 }

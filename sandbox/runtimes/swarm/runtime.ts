@@ -6,7 +6,7 @@ import { KERNEL_SPEC } from '../../jupyter/kernelspecs.js'
 import { ContextBinding } from '../binding.js'
 import type { DockerConfig } from '../docker/config.js'
 import { containerEntry, imageKernelSpecs } from '../docker/image.js'
-import { LABEL_INSTANCE, LABEL_LANGUAGE } from '../docker/labels.js'
+import { LABEL_INSTANCE } from '../docker/labels.js'
 import { planLimits } from '../docker/limits.js'
 import { ContainerWorkspace } from '../docker/workspace.js'
 import { KernelPool } from '../pool.js'
@@ -18,6 +18,8 @@ import {
   type RuntimeOptions,
   workingDirInRoot,
 } from '../runtime.js'
+import { KernelStarts } from '../starts.js'
+import { orphanOf, reconnect } from './adopt.js'
 import type { SwarmConfig } from './config.js'
 import { type NetworkSummary, type ServiceSummary, SwarmEngine } from './engine.js'
 import {
@@ -28,6 +30,7 @@ import {
   serviceLabels,
 } from './labels.js'
 import { reapServices } from './reap.js'
+import { sealEnv } from './sealed-env.js'
 import { KernelService, ServiceKernel } from './service.js'
 import { checkNetwork, tokenFor } from './setup.js'
 import { serviceSpec } from './spec.js'
@@ -45,10 +48,10 @@ export type SwarmRuntimeOptions = RuntimeOptions & { docker: DockerConfig; swarm
 export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
   readonly pool: KernelPool<ServiceKernel>
   private readonly services = new Set<KernelService>()
-  private readonly starting = new Set<Promise<unknown>>()
   private readonly adoptions: AdoptedContext[] = []
   private handingOver = false
   private readonly controller = new AbortController()
+  private readonly starts: KernelStarts
   private readonly watch: TaskWatch
   private closing: Promise<void> | undefined
 
@@ -60,6 +63,7 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
     private readonly entrySource: string,
     private readonly specs: Record<string, unknown>,
   ) {
+    this.starts = new KernelStarts(options.startupTimeoutMs, this.controller.signal)
     this.pool = new KernelPool(
       (language, signal) => this.startKernel(language, signal, this.plan(undefined).applied),
       options.poolSize,
@@ -153,7 +157,7 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
     const hosted = await this.acquire(language, plan, signal)
     let binding: ContextBinding<ServiceKernel> | undefined
     try {
-      await this.claim(hosted, record)
+      await this.claim(hosted, record, env)
       const workspace = await ContainerWorkspace.open(hosted.service, record.base)
       binding = this.binding(hosted, workspace, language, env, record)
       await binding.prepare()
@@ -185,10 +189,19 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
       : this.startKernel(language, signal, plan.applied)
   }
 
-  /** Labels the service as the context's, with the record a later instance adopts it by. */
-  private async claim(hosted: ServiceKernel, record: ContextRecord): Promise<void> {
+  /** Labels the service as the context's, with what a later instance adopts it by. */
+  private async claim(
+    hosted: ServiceKernel,
+    record: ContextRecord,
+    env: Record<string, string>,
+  ): Promise<void> {
     const { service } = hosted
-    await this.engine.updateLabels(service.id as string, contextLabels(this.instance, record))
+    const { tokenKey } = this.options.swarm
+    const sealed = tokenKey ? sealEnv(tokenKey, service.name, env) : undefined
+    await this.engine.updateLabels(
+      service.id as string,
+      contextLabels(this.instance, record, sealed),
+    )
     service.bound = true
     this.options.log.info(
       {
@@ -220,7 +233,7 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
       replace: async (signal) => {
         const next = await this.acquire(language, plan, signal).finally(() => this.pool.fill())
         try {
-          await this.claim(next, record)
+          await this.claim(next, record, env)
           await workspace.attach(next.service)
           return next
         } catch (error) {
@@ -239,32 +252,22 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
   private async adoptAll(services: ServiceSummary[]): Promise<void> {
     const { log, startupTimeoutMs } = this.options
     for (const found of services) {
-      const record = recordOf(found.labels) as ContextRecord
-      const language = found.labels[LABEL_LANGUAGE] as Language
       const service = this.newService(found.name)
       this.services.add(service)
+      const orphan = orphanOf(found, this.options.swarm.tokenKey as string)
       try {
-        const [task] = await this.engine.tasks({
-          service: [found.id],
-          'desired-state': ['running'],
-        })
-        if (task?.Status.State !== 'running') throw new Error('its task is not running')
-        service.adopt(found, task)
-        const signal = AbortSignal.timeout(startupTimeoutMs)
-        const response = await service.client.fetch('/api/kernels', { signal })
-        const [model] = (await response.json()) as { id: string }[]
-        if (response.status !== 200 || !model) throw new Error(`no kernel (${response.status})`)
-        const settings = service.client.settings()
-        const kernelLog = log.child({ service: found.name })
-        service.kernel = await JupyterKernel.connect({
+        if (!orphan) throw new Error('its labels cannot be read with this token key')
+        const { record, language, env } = orphan
+        const kernel = await reconnect({
+          engine: this.engine,
+          service,
+          found,
           language,
-          id: model.id,
-          settings,
-          log: kernelLog,
-          signal,
+          timeoutMs: startupTimeoutMs,
+          log,
         })
-        const hosted = new ServiceKernel(service.kernel, service, () => this.removeService(service))
-        await this.claim(hosted, record)
+        const hosted = new ServiceKernel(kernel, service, () => this.removeService(service))
+        await this.claim(hosted, record, env)
         const workspace = await ContainerWorkspace.open(service, record.base)
         this.adoptions.push({
           id: record.id,
@@ -273,11 +276,11 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
           description: record.description,
           sessionName: record.sessionName,
           createdAt: new Date(record.createdAt),
-          binding: this.binding(hosted, workspace, language, {}, record),
+          binding: this.binding(hosted, workspace, language, env, record),
         })
       } catch (error) {
         log.warn(
-          { err: error, service: found.name, contextId: record.id },
+          { err: error, service: found.name, contextId: orphan?.record.id },
           'could not adopt a context; removing it',
         )
         await this.removeService(service).catch(() => undefined)
@@ -302,7 +305,7 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
       const poolClosed = this.pool.close()
       this.controller.abort()
       try {
-        await Promise.allSettled(this.starting)
+        await this.starts.settled()
         await poolClosed
         await Promise.allSettled([...this.services].map((s) => s.remove()))
         // Anything created but never tracked (a start cut short at the wrong moment).
@@ -348,27 +351,12 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
     return { applied, poolable }
   }
 
-  private async startKernel(
+  private startKernel(
     language: Language,
     signal: AbortSignal,
     limits: AppliedLimits,
   ): Promise<ServiceKernel> {
-    if (this.closing) throw new SandboxError('UNAVAILABLE', 'The sandbox is shutting down')
-    const start = this.startServiceKernel(
-      language,
-      AbortSignal.any([
-        signal,
-        this.controller.signal,
-        AbortSignal.timeout(this.options.startupTimeoutMs),
-      ]),
-      limits,
-    )
-    this.starting.add(start)
-    try {
-      return await start
-    } finally {
-      this.starting.delete(start)
-    }
+    return this.starts.run(signal, (bounded) => this.startServiceKernel(language, bounded, limits))
   }
 
   private async startServiceKernel(
