@@ -1,6 +1,6 @@
 /**
  * Swarm runtime faults, on a real Swarm. A worker that dies takes its contexts with it: they
- * report `kernel_lost` (no silent re-run elsewhere), the others keep working, new contexts go to
+ * report `kernel_lost` (no silent re-run elsewhere; a cell running there ends with it), the others keep working, new contexts go to
  * the remaining nodes and no task is left pending. A context no node can take is a clear
  * LIMIT_EXCEEDED within the pending deadline, and its service is removed.
  *
@@ -89,6 +89,9 @@ describe.skipIf(skipSwarm || killReason !== undefined)('swarm runtime: a worker 
       const victims = ids.filter((id) => placed.get(id) === victimNode)
       const survivors = ids.filter((id) => placed.get(id) !== victimNode)
 
+      // A cell running on the node when it dies ends with the context, not at its timeout.
+      const running = exec(s, victims[0] as string, 'import time\ntime.sleep(600)', 900)
+      await new Promise((resolve) => setTimeout(resolve, 1000))
       const killedAt = performance.now()
       execSync(KILL_COMMAND?.replaceAll('{node}', victimNode) as string, { stdio: 'inherit' })
       await vi.waitFor(
@@ -100,6 +103,9 @@ describe.skipIf(skipSwarm || killReason !== undefined)('swarm runtime: a worker 
       console.log(
         `[measure] worker ${victimNode} killed: its ${victims.length} contexts reported lost after ${Math.round(performance.now() - killedAt)} ms`,
       )
+      const cut = await running
+      expect(cut.success).toBe(false)
+      expect(cut.error).toMatchObject({ code: 'EXECUTION_FAILED', reason: 'kernel_lost' })
       const refused = await exec(s, victims[0] as string, '1 + 1').catch((error: unknown) => error)
       expect(refused).toBeInstanceOf(SandboxApiError)
       expect((refused as SandboxApiError).code).toBe('EXECUTION_FAILED')

@@ -370,6 +370,10 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
     const service = this.newService(name)
     this.services.add(service)
     const kernelLog = log.child({ service: name })
+    // Phase times in the log: a start that is slow on a busy cluster says where it waited.
+    const started = performance.now()
+    const elapsed = () => Math.round(performance.now() - started)
+    const phases: Record<string, number> = {}
     try {
       const makeSpec = (secret: { id: string; name: string }) =>
         serviceSpec({
@@ -389,7 +393,9 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
           kernelSpecs: this.specs,
         })
       await service.create(makeSpec, labels, swarm.pendingTimeoutMs, signal)
+      phases.runningMs = elapsed()
       await service.waitReady(signal)
+      phases.serverMs = elapsed()
       const kernel = await JupyterKernel.start({
         language,
         spec: KERNEL_SPEC[language],
@@ -398,12 +404,18 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
         signal,
       })
       service.kernel = kernel
-      kernelLog.debug(
-        { language, node: this.watch.hostname(service.nodeId) },
-        'service kernel ready',
+      kernelLog.info(
+        { language, node: this.watch.hostname(service.nodeId), ...phases, readyMs: elapsed() },
+        'kernel service started',
       )
       return new ServiceKernel(kernel, service, () => this.removeService(service))
     } catch (error) {
+      if (!this.controller.signal.aborted) {
+        kernelLog.warn(
+          { err: error, language, ...phases, failedMs: elapsed() },
+          'kernel service start failed',
+        )
+      }
       await this.removeService(service).catch(() => undefined)
       if (error instanceof SandboxError) throw error
       throw new SandboxError('UNAVAILABLE', `Could not start a ${language} kernel service`, {
