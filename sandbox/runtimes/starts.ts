@@ -5,7 +5,7 @@ import { SandboxError } from '../errors.js'
  * own (aborted when it closes) and the startup deadline; the runtime's close() waits for settled()
  * so that no start outlives it.
  */
-export class KernelStarts {
+export class InFlightStarts {
   private readonly running = new Set<Promise<unknown>>()
 
   constructor(

@@ -14,7 +14,7 @@ import {
   type RuntimeOptions,
   workingDirInRoot,
 } from '../runtime.js'
-import { KernelStarts } from '../starts.js'
+import { InFlightStarts } from '../starts.js'
 import type { DockerConfig } from './config.js'
 import { ContainerKernel, KernelContainer } from './container.js'
 import { DockerEngine } from './engine.js'
@@ -37,7 +37,7 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
   readonly pool: KernelPool<ContainerKernel>
   private readonly containers = new Set<KernelContainer>()
   private readonly controller = new AbortController()
-  private readonly starts: KernelStarts
+  private readonly starts: InFlightStarts
   private readonly watch: ContainerWatch
   private closing: Promise<void> | undefined
 
@@ -50,7 +50,7 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
     private readonly sources: { entry: string; relay: string },
     private readonly specs: Record<string, unknown>,
   ) {
-    this.starts = new KernelStarts(options.startupTimeoutMs, this.controller.signal)
+    this.starts = new InFlightStarts(options.startupTimeoutMs, this.controller.signal)
     this.pool = new KernelPool(
       (language, signal) =>
         this.startKernel(language, signal, planLimits(this.options.config, undefined).applied),

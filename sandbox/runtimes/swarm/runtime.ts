@@ -18,7 +18,7 @@ import {
   type RuntimeOptions,
   workingDirInRoot,
 } from '../runtime.js'
-import { KernelStarts } from '../starts.js'
+import { InFlightStarts } from '../starts.js'
 import { orphanOf, reconnect } from './adopt.js'
 import type { SwarmConfig } from './config.js'
 import { type NetworkSummary, type ServiceSummary, SwarmEngine } from './engine.js'
@@ -51,7 +51,7 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
   private readonly adoptions: AdoptedContext[] = []
   private handingOver = false
   private readonly controller = new AbortController()
-  private readonly starts: KernelStarts
+  private readonly starts: InFlightStarts
   private readonly watch: TaskWatch
   private closing: Promise<void> | undefined
 
@@ -63,7 +63,7 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
     private readonly entrySource: string,
     private readonly specs: Record<string, unknown>,
   ) {
-    this.starts = new KernelStarts(options.startupTimeoutMs, this.controller.signal)
+    this.starts = new InFlightStarts(options.startupTimeoutMs, this.controller.signal)
     this.pool = new KernelPool(
       (language, signal) => this.startKernel(language, signal, this.plan(undefined).applied),
       options.poolSize,
