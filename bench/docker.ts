@@ -81,10 +81,17 @@ async function latency(label: string, config: Config, n: number): Promise<Row[]>
     await waitPool()
     const route = `/api/v1/contexts/${context_id}/execute`
     const executes = await sample(n, () => api('POST', route, { code: '1+1' }))
+    const restarts: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now()
+      await api('POST', `/api/v1/contexts/${context_id}/restart`)
+      restarts.push(performance.now() - started)
+    }
     return [
       summarize(`${label}: create context (warm pool)`, creations),
       ...(fresh.length ? [summarize(`${label}: create context (fresh container)`, fresh)] : []),
       summarize(`${label}: execute 1+1, REST`, executes),
+      summarize(`${label}: restart the kernel`, restarts),
     ]
   })
 }
@@ -170,7 +177,14 @@ export async function benchDocker(n = 500): Promise<Row[]> {
   }
   const configs: [string, Config][] = [
     ['process', loadConfig({ ...env, SANDBOX_RUNTIME: 'process' })],
-    ['docker runc', loadConfig({ ...env, SANDBOX_RUNTIME: 'docker' })],
+    [
+      'docker runc',
+      loadConfig({ ...env, SANDBOX_RUNTIME: 'docker', SANDBOX_KERNEL_TEMPLATE: '0' }),
+    ],
+    [
+      'docker runc, template',
+      loadConfig({ ...env, SANDBOX_RUNTIME: 'docker', SANDBOX_KERNEL_TEMPLATE: '1' }),
+    ],
   ]
   if (hasRunsc()) {
     configs.push([

@@ -31,34 +31,24 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
   if (config.runtime === 'process') await mkdir(config.workspaceRoot, { recursive: true })
   // Twice the service's limit: the service still sees enough to cut and mark the output itself.
   const kernelMaxOutputChars = config.maxOutputChars * 2
+  const common = {
+    poolSize: config.poolSize,
+    kernelMaxOutputChars,
+    kernelTemplate: config.kernelTemplate,
+    startupTimeoutMs: config.startupTimeoutMs,
+    log,
+  }
   const runtime: KernelRuntime =
     config.runtime === 'docker'
-      ? await DockerKernelRuntime.start({
-          config: config.docker,
-          poolSize: config.poolSize,
-          kernelMaxOutputChars,
-          startupTimeoutMs: config.startupTimeoutMs,
-          log,
-        })
+      ? await DockerKernelRuntime.start({ ...common, config: config.docker })
       : config.runtime === 'swarm'
-        ? await SwarmKernelRuntime.start({
-            docker: config.docker,
-            swarm: config.swarm,
-            poolSize: config.poolSize,
-            kernelMaxOutputChars,
-            startupTimeoutMs: config.startupTimeoutMs,
-            log,
-          })
+        ? await SwarmKernelRuntime.start({ ...common, docker: config.docker, swarm: config.swarm })
         : await ProcessKernelRuntime.start({
+            ...common,
             python: config.python,
-            poolSize: config.poolSize,
-            kernelTemplate: config.kernelTemplate,
             kernelUids: config.kernelUids,
             kernelMemoryMb: config.kernelMemoryMb,
-            kernelMaxOutputChars,
             workspaceRoot: config.workspaceRoot,
-            startupTimeoutMs: config.startupTimeoutMs,
-            log,
           })
   const { pool } = runtime
   const metrics: SandboxMetrics = new SandboxMetrics({
