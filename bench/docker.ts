@@ -177,14 +177,7 @@ export async function benchDocker(n = 500): Promise<Row[]> {
   }
   const configs: [string, Config][] = [
     ['process', loadConfig({ ...env, SANDBOX_RUNTIME: 'process' })],
-    [
-      'docker runc',
-      loadConfig({ ...env, SANDBOX_RUNTIME: 'docker', SANDBOX_KERNEL_TEMPLATE: '0' }),
-    ],
-    [
-      'docker runc, template',
-      loadConfig({ ...env, SANDBOX_RUNTIME: 'docker', SANDBOX_KERNEL_TEMPLATE: '1' }),
-    ],
+    ['docker runc', loadConfig({ ...env, SANDBOX_RUNTIME: 'docker' })],
   ]
   if (hasRunsc()) {
     configs.push([

@@ -34,7 +34,6 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
   const common = {
     poolSize: config.poolSize,
     kernelMaxOutputChars,
-    kernelTemplate: config.kernelTemplate,
     startupTimeoutMs: config.startupTimeoutMs,
     log,
   }
@@ -46,6 +45,7 @@ export async function createSandbox(config: Config, log: Logger): Promise<Sandbo
         : await ProcessKernelRuntime.start({
             ...common,
             python: config.python,
+            kernelTemplate: config.kernelTemplate,
             kernelUids: config.kernelUids,
             kernelMemoryMb: config.kernelMemoryMb,
             workspaceRoot: config.workspaceRoot,

@@ -54,11 +54,6 @@ export type RuntimeOptions = {
   kernelMaxOutputChars: number
   /** Deadline of one kernel start. */
   startupTimeoutMs: number
-  /**
-   * Python kernels forked from a kernel template (sci_kernel_provisioner.py): beside the Jupyter
-   * Server (process runtime), or beside each context's own server in its container.
-   */
-  kernelTemplate?: boolean
   log: Logger
 }
 

@@ -10,20 +10,15 @@ const IMAGE_PYTHON = '/usr/bin/python3'
 /**
  * The service's kernelspecs with the image's paths: the launchers shipped in the image, its node
  * and Debian's python. No per-kernel memory cap: the container's memory limit is the cap.
- * @param template - Python kernels forked from a kernel template the container entry starts
- *   beside its Jupyter Server (it sees the provisioner in the specs)
  */
-export function imageKernelSpecs(
-  maxOutputChars: number,
-  template: boolean,
-): Record<string, unknown> {
+export function imageKernelSpecs(maxOutputChars: number): Record<string, unknown> {
   const relocate = (arg: string) =>
     arg === process.execPath
       ? IMAGE_NODE
       : arg.startsWith(`${ASSETS_DIR}/`)
         ? IMAGE_ASSETS_DIR + arg.slice(ASSETS_DIR.length)
         : arg
-  const specs = kernelSpecs(IMAGE_PYTHON, 0, maxOutputChars, template)
+  const specs = kernelSpecs(IMAGE_PYTHON, 0, maxOutputChars)
   return Object.fromEntries(
     Object.entries(specs).map(([name, spec]) => [name, { ...spec, argv: spec.argv.map(relocate) }]),
   )

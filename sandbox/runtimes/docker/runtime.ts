@@ -103,7 +103,7 @@ export class DockerKernelRuntime implements KernelRuntime, AsyncDisposable {
       instance,
       dirs,
       { entry: await containerEntry(), relay: await relaySource() },
-      imageKernelSpecs(options.kernelMaxOutputChars, options.kernelTemplate ?? false),
+      imageKernelSpecs(options.kernelMaxOutputChars),
     )
     await runtime.reapOrphans(scopeDir)
     await mkdir(dirs.local, { mode: 0o700 })

@@ -14,6 +14,8 @@ import { HostWorkspace } from './workspace.js'
 
 export type ProcessRuntimeOptions = RuntimeOptions & {
   python: string
+  /** Python kernels forked from the kernel template (sci_kernel_provisioner.py). */
+  kernelTemplate?: boolean
   kernelMemoryMb: number
   workspaceRoot: string
   /** A uid per kernel (SANDBOX_KERNEL_UIDS); unset: kernels run as the service, nothing logged. */

@@ -105,7 +105,7 @@ export class SwarmKernelRuntime implements KernelRuntime, AsyncDisposable {
         instance,
         network,
         await containerEntry(),
-        imageKernelSpecs(options.kernelMaxOutputChars, options.kernelTemplate ?? false),
+        imageKernelSpecs(options.kernelMaxOutputChars),
       )
       // With a token key, the live contexts of a dead instance are adopted; all else is removed.
       const adoptable = (service: ServiceSummary) =>

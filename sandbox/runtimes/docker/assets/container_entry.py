@@ -378,24 +378,6 @@ class SandboxServerApp(ServerApp):
         )
 
 
-def _start_template(specs):
-    # Kernelspecs that ask for the template provisioner: start the kernel template now, so that
-    # its imports run while Jupyter Server starts and the context's kernel is a fork.
-    provisioned = [
-        spec for spec in specs.values()
-        if spec.get("metadata", {}).get("kernel_provisioner", {}).get("provisioner_name")
-        == "sci-template-provisioner"
-    ]
-    if not provisioned:
-        return
-    python = next(spec for spec in provisioned if spec.get("language") == "python")
-    # The launchers' directory also holds the provisioner and its entry point (dist-info).
-    sys.path.insert(0, os.path.dirname(python["argv"][1]))
-    from sci_kernel_provisioner import start_template
-
-    start_template()
-
-
 def main():
     # The swarm runtime has no directory shared with the service: TCP on an internal overlay
     # network, with the token in a Swarm secret. The docker runtime: a UNIX socket.
@@ -421,7 +403,6 @@ def main():
         JUPYTER_CONFIG_DIR=os.path.join(home, ".sci-jupyter", "config"),
         JUPYTER_RUNTIME_DIR=runtime_dir,
     )
-    _start_template(specs)
 
     c = Config()
     if port:
