@@ -19,57 +19,72 @@ import { descendants, isAlive } from '../helpers/processes.js'
 const config = loadConfig({})
 const log = pino({ level: 'silent' })
 
-it('restarts a dead kernel on new ports when one of its own was taken meanwhile', async () => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sci-kernel-ports-test-'))
-  const server = await JupyterServer.start({
-    python: config.python,
-    runDir: path.join(dir, 'run'),
-    rootDir: dir,
-    startupTimeoutMs: 60_000,
-    kernelMemoryMb: config.kernelMemoryMb,
-    kernelMaxOutputChars: config.maxOutputChars,
-    log,
-    onUnexpectedExit: () => {},
-  })
-  const taken = net.createServer()
-  try {
-    const first = await JupyterKernel.start({
-      language: 'python',
-      spec: KERNEL_SPEC.python,
-      settings: server.settings,
+it.each(['python', 'javascript'] as const)(
+  'restarts a dead %s kernel on new ports when one of its own was taken meanwhile',
+  async (language) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sci-kernel-ports-test-'))
+    const server = await JupyterServer.start({
+      python: config.python,
+      runDir: path.join(dir, 'run'),
+      rootDir: dir,
+      startupTimeoutMs: 60_000,
+      kernelMemoryMb: config.kernelMemoryMb,
+      kernelMaxOutputChars: config.maxOutputChars,
       log,
-      signal: AbortSignal.timeout(60_000),
+      onUnexpectedExit: () => {},
     })
-    const kernelProcess = () =>
-      descendants(server.pid ?? 0).find((p) => p.cmdline.includes(first.id))
-    const dead = kernelProcess()
-    const connectionFile = /-f (\S+)/.exec(dead?.cmdline ?? '')?.[1] ?? ''
-    const { shell_port: port } = JSON.parse(await readFile(connectionFile, 'utf8'))
-    first.detach()
-
-    process.kill(dead?.pid ?? 0, 'SIGKILL')
-    await vi.waitFor(() => expect(isAlive(dead?.pid ?? 0)).toBe(false), { interval: 5 })
-    await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve))
-
-    await vi.waitFor(() => expect(kernelProcess()?.pid ?? dead?.pid).not.toBe(dead?.pid), {
-      timeout: 30_000,
-    })
-    const restarted = await JupyterKernel.connect({
-      language: 'python',
-      id: first.id,
-      settings: server.settings,
-      log,
-      signal: AbortSignal.timeout(60_000),
-    })
+    const taken = net.createServer()
     try {
-      const reply = await restarted.execute('1+1', () => {})
-      expect(reply.status).toBe('ok')
+      const first = await JupyterKernel.start({
+        language,
+        spec: KERNEL_SPEC[language],
+        settings: server.settings,
+        log,
+        signal: AbortSignal.timeout(60_000),
+      })
+      const kernelProcess = () =>
+        descendants(server.pid ?? 0).find((p) => p.cmdline.includes(first.id))
+      const dead = kernelProcess()
+      const connectionFile = /(\S+kernel-\S+\.json)/.exec(dead?.cmdline ?? '')?.[1] ?? ''
+      const { shell_port: port } = JSON.parse(await readFile(connectionFile, 'utf8'))
+      first.detach()
+
+      process.kill(dead?.pid ?? 0, 'SIGKILL')
+      await vi.waitFor(() => expect(isAlive(dead?.pid ?? 0)).toBe(false), { interval: 5 })
+      // The leader shows as a zombie while the kernel's other threads, and so its sockets, may
+      // still be closing: retry until the port is free (a restart takes far longer).
+      await vi.waitFor(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            taken.once('error', reject)
+            taken.listen(port, '127.0.0.1', () => {
+              taken.off('error', reject)
+              resolve()
+            })
+          }),
+        { interval: 5, timeout: 2_000 },
+      )
+
+      await vi.waitFor(() => expect(kernelProcess()?.pid ?? dead?.pid).not.toBe(dead?.pid), {
+        timeout: 30_000,
+      })
+      const restarted = await JupyterKernel.connect({
+        language,
+        id: first.id,
+        settings: server.settings,
+        log,
+        signal: AbortSignal.timeout(60_000),
+      })
+      try {
+        const reply = await restarted.execute('1+1', () => {})
+        expect(reply.status).toBe('ok')
+      } finally {
+        await restarted.shutdown()
+      }
     } finally {
-      await restarted.shutdown()
+      taken.close()
+      await server.close()
+      await rm(dir, { recursive: true, force: true })
     }
-  } finally {
-    taken.close()
-    await server.close()
-    await rm(dir, { recursive: true, force: true })
-  }
-})
+  },
+)
