@@ -16,7 +16,7 @@
 const { AsyncLocalStorage } = require('node:async_hooks')
 const path = require('node:path')
 const util = require('node:util')
-const { bindSockets, startPhases } = require('./tslab_start.cjs')
+const { bindSockets, startPhases, useBoundSockets } = require('./tslab_start.cjs')
 
 const phase = startPhases(process.argv[2])
 const { linkKernelPackages, removePackageLinks } = require('./kernel_packages.cjs')
@@ -249,34 +249,6 @@ setInterval(() => {
   }
 }, 1000).unref()
 
-/** tslab's ZmqServer.init takes the sockets bound at start (bindSockets) instead of making its own. */
-function useBoundSockets(bound) {
-  const { Publisher, Router, Reply } = zmq
-  const routers = [bound.shell, bound.control, bound.stdin]
-  jupyter.ZmqServer.prototype.bindSocket = async () => {}
-  const init = jupyter.ZmqServer.prototype.init
-  jupyter.ZmqServer.prototype.init = async function initWithBoundSockets() {
-    // init makes its sockets in this order: iopub, shell, control, stdin, hb.
-    zmq.Publisher = function boundIopub() {
-      return bound.iopub
-    }
-    zmq.Router = function boundRouter() {
-      return routers.shift()
-    }
-    zmq.Reply = function boundHeartbeat() {
-      return bound.hb
-    }
-    try {
-      await init.call(this)
-    } finally {
-      Object.assign(zmq, { Publisher, Router, Reply })
-    }
-    if (this.shell !== bound.shell || this.stdin !== bound.stdin || this.hb !== bound.hb) {
-      throw new Error('tslab made its sockets in another order: see useBoundSockets')
-    }
-  }
-}
-
 const handleKernelInfo = jupyter.ZmqServer.prototype.handleKernelInfo
 jupyter.ZmqServer.prototype.handleKernelInfo = function firstInfoIsReady(sock, msg) {
   handleKernelInfo.call(this, sock, msg)
@@ -292,7 +264,7 @@ function startFailed(error) {
 
 boundSockets.then((bound) => {
   phase('bound')
-  useBoundSockets(bound)
+  useBoundSockets(jupyter.ZmqServer, zmq, bound)
   linkKernelPackages(tslab)
   phase('links')
   // tslab starts its server without waiting for it, and reports a failure as a mere log line.

@@ -1,6 +1,7 @@
 'use strict'
-// Start phases of a tslab kernel, one stderr line each, which the Jupyter Server relays to the
-// service's log (sandbox/jupyter/server.ts logs them at debug, a kernel still not ready at warn):
+// How a tslab kernel starts: its sockets bound first (bindSockets), and its start phases, one
+// stderr line each, which the Jupyter Server relays to the service's log (sandbox/jupyter/server.ts
+// logs them at debug, a kernel still not ready at warn):
 //   sci-tslab-start kernel=<id> phase=<name> ms=<since the process started> cpu=<ms> at=<ISO time>
 // A start that hangs then says where it stopped. Phases, in order: node (the runtime booted and
 // runs this script), zeromq, typescript, tslab (modules loaded), bound (sockets listening),
@@ -70,4 +71,36 @@ async function bindSockets(zmq, connectionFile) {
   return sockets
 }
 
-module.exports = { startPhases, bindSockets }
+/**
+ * Makes tslab's ZmqServer.init take the sockets bindSockets bound instead of making its own.
+ * @param ZmqServer - tslab's server class (dist/jupyter.js)
+ * @param zmq - the zeromq module, whose socket classes init instantiates
+ */
+function useBoundSockets(ZmqServer, zmq, bound) {
+  const { Publisher, Router, Reply } = zmq
+  const routers = [bound.shell, bound.control, bound.stdin]
+  ZmqServer.prototype.bindSocket = async () => {}
+  const init = ZmqServer.prototype.init
+  ZmqServer.prototype.init = async function initWithBoundSockets() {
+    // init makes its sockets in this order: iopub, shell, control, stdin, hb.
+    zmq.Publisher = function boundIopub() {
+      return bound.iopub
+    }
+    zmq.Router = function boundRouter() {
+      return routers.shift()
+    }
+    zmq.Reply = function boundHeartbeat() {
+      return bound.hb
+    }
+    try {
+      await init.call(this)
+    } finally {
+      Object.assign(zmq, { Publisher, Router, Reply })
+    }
+    if (this.shell !== bound.shell || this.stdin !== bound.stdin || this.hb !== bound.hb) {
+      throw new Error('tslab made its sockets in another order: see useBoundSockets')
+    }
+  }
+}
+
+module.exports = { startPhases, bindSockets, useBoundSockets }
