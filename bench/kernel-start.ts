@@ -28,13 +28,14 @@ async function memoryMiB(pid: number): Promise<{ uss: number; pss: number }> {
   }
 }
 
-/** CPU time a process has used so far (all its threads), in ms: load-independent, unlike wall time. */
-async function cpuMs(pid: number): Promise<number> {
+/** CPU time of a process's main thread so far, in ms: load-independent, unlike wall time. */
+export async function cpuMs(pid: number): Promise<number> {
   const [runNs] = (await readFile(`/proc/${pid}/schedstat`, 'utf8')).split(' ')
   return Number(runNs) / 1e6
 }
 
-function kernelPid(serverPid: number, kernelId: string): number {
+/** The pid of a kernel the server started (its command line names its connection file). */
+export function kernelPid(serverPid: number, kernelId: string): number {
   const found = descendants(serverPid).find((p) => p.cmdline.includes(kernelId))
   if (!found) throw new Error(`no process for kernel ${kernelId}`)
   return found.pid

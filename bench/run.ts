@@ -7,12 +7,17 @@ import { benchKernelStart } from './kernel-start.js'
 import { benchMcp } from './mcp.js'
 import { benchSandbox } from './sandbox.js'
 import { table } from './stats.js'
+import { benchTslabStart } from './tslab-start.js'
 
 const n = Number(process.env.BENCH_N ?? 500)
 console.error(`sandbox latency (n=${n}) …`)
 process.stdout.write(`## Sandbox\n\n${table(await benchSandbox(n))}\n\n`)
 console.error('Python kernel start, template vs cold …')
 process.stdout.write(`## Kernel start\n\n${table(await benchKernelStart(Math.min(n, 40)))}\n\n`)
+console.error('JavaScript kernel start …')
+process.stdout.write(
+  `## JavaScript kernel start\n\n${table(await benchTslabStart(Math.min(n, 10)))}\n\n`,
+)
 console.error('MCP round trip …')
 process.stdout.write(`## MCP\n\n${table(await benchMcp(n))}\n\n`)
 console.error('CI evaluation throughput …')

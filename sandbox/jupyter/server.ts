@@ -187,15 +187,34 @@ export type KernelStarts = { template: number; cold: number; templatePid?: numbe
 /** Written by the provisioner into the server's runtime dir. */
 const STARTS_FILE = 'sci-kernel-starts.json'
 
+/** The `key=value` fields of a line, as an object. */
+function fieldsOf(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text.split(' ').map((field) => {
+      const at = field.indexOf('=')
+      return [field.slice(0, at), field.slice(at + 1)]
+    }),
+  )
+}
+
 /**
  * Logs a line of the server's stderr: which path each kernel start took, and the template's
- * life, at info; the rest at debug.
+ * life, at info; a tslab kernel's start phases (tslab_start.cjs) at debug, or at warn when one
+ * failed or is still not ready; a kernel given new ports (sci_kernel_ports.py) at warn; the rest
+ * at debug.
  */
 function logServerLine(log: Logger, line: string): void {
   const start = /sci-kernel-start (.*)$/.exec(line)
+  const tslabPhase = /sci-tslab-start (.*)$/.exec(line)
   if (start?.[1]) {
-    const fields = Object.fromEntries(start[1].split(' ').map((field) => field.split('=')))
+    const fields = fieldsOf(start[1])
     log.info(fields, `kernel started (${fields.path})`)
+  } else if (tslabPhase?.[1]) {
+    const fields = fieldsOf(tslabPhase[1])
+    const stuck = fields.phase === 'failed' || fields.phase === 'waiting'
+    log[stuck ? 'warn' : 'debug'](fields, `tslab kernel start: ${fields.phase}`)
+  } else if (/sci-kernel-ports/.test(line)) {
+    log.warn(line)
   } else if (/sci-kernel-template|kernel template/.test(line)) {
     log.info(line)
   } else {

@@ -26,6 +26,7 @@ import sys
 import time
 
 from jupyter_client.provisioning import LocalProvisioner
+from sci_kernel_ports import release_taken_ports
 from sci_kernel_uids import KernelUids, drop_nproc, kernel_uid, uid_env
 from traitlets.log import get_logger
 
@@ -260,6 +261,16 @@ class TemplateProvisioner(LocalProvisioner):
     @property
     def has_process(self):
         return self.forked_pid is not None or super().has_process
+
+    async def pre_launch(self, **kwargs):
+        busy = release_taken_ports(self)
+        if busy:
+            self.log.warning(
+                "sci-kernel-ports kernel=%s taken=%s: new ports",
+                self.kernel_id,
+                ",".join(map(str, busy)),
+            )
+        return await super().pre_launch(**kwargs)
 
     async def launch_kernel(self, cmd, **kwargs):
         started = time.monotonic()
