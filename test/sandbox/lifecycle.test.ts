@@ -93,8 +93,9 @@ describe('process lifecycle', () => {
     for (const dir of dirs) expect(existsSync(dir)).toBe(false)
   })
 
-  // One retry: a JavaScript kernel's start hung past the test's minute once in a clean CI run
-  // (not reproduced since; see the closing note of 2026-11-30), which is not what this checks.
+  // One retry: a JavaScript kernel's start hung past the test's minute once in a clean CI run,
+  // which is not what this checks. The likely cause (a kernel port taken before tslab bound it)
+  // is fixed and tested in kernel-ports.test.ts; the retry goes once CI runs show no more hangs.
   it('leaves no Jupyter Server or kernel behind when the service is killed with SIGKILL', {
     retry: 1,
   }, async () => {
