@@ -10,29 +10,18 @@ import os from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
 import { expect, it, vi } from 'vitest'
-import { loadConfig } from '../../sandbox/config.js'
 import { JupyterKernel } from '../../sandbox/jupyter/kernel.js'
 import { KERNEL_SPEC } from '../../sandbox/jupyter/kernelspecs.js'
-import { JupyterServer } from '../../sandbox/jupyter/server.js'
+import { startJupyterServer } from '../helpers/jupyter.js'
 import { descendants, isAlive } from '../helpers/processes.js'
 
-const config = loadConfig({})
 const log = pino({ level: 'silent' })
 
 it.each(['python', 'javascript'] as const)(
   'restarts a dead %s kernel on new ports when one of its own was taken meanwhile',
   async (language) => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'sci-kernel-ports-test-'))
-    const server = await JupyterServer.start({
-      python: config.python,
-      runDir: path.join(dir, 'run'),
-      rootDir: dir,
-      startupTimeoutMs: 60_000,
-      kernelMemoryMb: config.kernelMemoryMb,
-      kernelMaxOutputChars: config.maxOutputChars,
-      log,
-      onUnexpectedExit: () => {},
-    })
+    const server = await startJupyterServer(dir, log)
     const taken = net.createServer()
     try {
       const first = await JupyterKernel.start({

@@ -12,12 +12,11 @@ import path from 'node:path'
 import { Writable } from 'node:stream'
 import pino from 'pino'
 import { afterAll, beforeAll, expect, it, vi } from 'vitest'
-import { loadConfig } from '../../sandbox/config.js'
 import { JupyterKernel } from '../../sandbox/jupyter/kernel.js'
 import { ASSETS_DIR, KERNEL_SPEC } from '../../sandbox/jupyter/kernelspecs.js'
-import { freePort, JupyterServer } from '../../sandbox/jupyter/server.js'
+import { freePort } from '../../sandbox/jupyter/server.js'
+import { startJupyterServer } from '../helpers/jupyter.js'
 
-const config = loadConfig({})
 let dir: string
 
 beforeAll(async () => {
@@ -36,16 +35,7 @@ it('logs every start phase of a JavaScript kernel, in order, through the service
     },
   })
   const log = pino({ level: 'debug' }, sink)
-  const server = await JupyterServer.start({
-    python: config.python,
-    runDir: path.join(dir, 'run'),
-    rootDir: dir,
-    startupTimeoutMs: 60_000,
-    kernelMemoryMb: config.kernelMemoryMb,
-    kernelMaxOutputChars: config.maxOutputChars,
-    log,
-    onUnexpectedExit: () => {},
-  })
+  const server = await startJupyterServer(dir, log)
   try {
     const kernel = await JupyterKernel.start({
       language: 'javascript',
