@@ -5,10 +5,12 @@
  * from /proc/<pid>/smaps_rollup), and `1+1` through the Jupyter WebSocket. Run alone with
  * `npx tsx bench/kernel-start.ts` (BENCH_N starts per path, default 40).
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { KernelAPI } from '@jupyterlab/services'
 import { loadConfig } from '../sandbox/config.js'
+import { KERNEL_SPEC } from '../sandbox/jupyter/kernelspecs.js'
 import { JupyterServer } from '../sandbox/jupyter/server.js'
 import { createLogger } from '../sandbox/logger.js'
 import { descendants } from '../test/helpers/processes.js'
@@ -30,8 +32,12 @@ async function memoryMiB(pid: number): Promise<{ uss: number; pss: number }> {
 
 /** CPU time a process has used so far (all its threads), in ms: load-independent, unlike wall time. */
 async function cpuMs(pid: number): Promise<number> {
-  const [runNs] = (await readFile(`/proc/${pid}/schedstat`, 'utf8')).split(' ')
-  return Number(runNs) / 1e6
+  let total = 0
+  for (const task of await readdir(`/proc/${pid}/task`)) {
+    const stat = await readFile(`/proc/${pid}/task/${task}/schedstat`, 'utf8').catch(() => '0')
+    total += Number(stat.split(' ')[0]) / 1e6
+  }
+  return total
 }
 
 function kernelPid(serverPid: number, kernelId: string): number {
@@ -65,10 +71,13 @@ async function measure(template: boolean, n: number, executes: number): Promise<
     const cpu: number[] = []
     const uss: number[] = []
     const pss: number[] = []
+    const serverCpu: number[] = []
     for (let i = 0; i < n; i++) {
+      const serverBefore = await cpuMs(server.pid ?? 0)
       const started = performance.now()
       const kernel = await start()
       starts.push(performance.now() - started)
+      serverCpu.push((await cpuMs(server.pid ?? 0)) - serverBefore)
       const pid = kernelPid(server.pid ?? 0, kernel.id)
       cpu.push(await cpuMs(pid))
       // Idle, as a warm-pool kernel waits: after its first answer has settled.
@@ -77,6 +86,16 @@ async function measure(template: boolean, n: number, executes: number): Promise<
       uss.push(memory.uss)
       pss.push(memory.pss)
       await kernel.shutdown()
+    }
+    // The start request alone: Jupyter Server answers it once the provisioner has launched the
+    // kernel, before the kernel is ready.
+    const posts: number[] = []
+    for (let i = 0; template && i < n; i++) {
+      const started = performance.now()
+      const model = await KernelAPI.startNew({ name: KERNEL_SPEC.python }, server.settings)
+      posts.push(performance.now() - started)
+      await (await start()).shutdown() // a ready kernel in between: this one's start is over
+      await KernelAPI.shutdownKernel(model.id, server.settings)
     }
     const kernel = await start()
     const rounds: number[] = []
@@ -94,6 +113,8 @@ async function measure(template: boolean, n: number, executes: number): Promise<
     return [
       summarize(`python kernel start → ready, ${name}`, starts),
       summarize(`kernel process CPU ms until ready, ${name}`, cpu),
+      summarize(`Jupyter Server CPU ms per start, ${name}`, serverCpu),
+      ...(template ? [summarize(`POST /api/kernels → 201, ${name}`, posts)] : []),
       { name: `idle kernel USS MiB (median), ${name}`, p50: median(uss), p95: Number.NaN, n },
       { name: `idle kernel PSS MiB (median), ${name}`, p50: median(pss), p95: Number.NaN, n },
       summarize(`execute 1+1 Jupyter WebSocket, ${name}`, rounds),
