@@ -315,6 +315,14 @@ if __name__ == "__main__":
     app = IPKernelApp.instance(config=config)
     if connection_file_only:
         app.parse_command_line = lambda argv=None: None
+    init_extensions = app.init_extensions
+
+    def init_extensions_uncached():
+        # Extensions, exec_lines and startup files come next: user code, which may change classes.
+        sci_fast_init.stop()
+        init_extensions()
+
+    app.init_extensions = init_extensions_uncached
     app.initialize([] if connection_file_only else argv)
     sci_fast_init.stop()
     app.start()

@@ -4,9 +4,11 @@
 # each class for every instance it sets up and every trait query (about a quarter of the child's
 # CPU), and ScriptMagics builds the same argparse parser, help text included, for each of its
 # eight %%bash-style magics in every shell (about an eighth). Nothing a user sees changes:
-# - The descriptor cache is on only while a kernel initializes (the launcher calls stop() before
-#   the kernel serves requests), so a class that user code changes later is never seen stale.
-#   Within that window no class gains or loses a trait: traitlets' add_traits makes a new class.
+# - The class caches are on only while a kernel builds its app, kernel and shell (the launcher
+#   calls stop() before extensions, startup files or any request run), so a class that user code
+#   changes is never seen stale. Within that window no class gains or loses a trait: traitlets'
+#   add_traits makes a new class. getmembers() then returns only descriptors: all that traitlets,
+#   its one caller, keeps of it.
 # - The %%bash, %%sh, … magics hand their line to %%script's own parser; theirs is only kept as an
 #   attribute and its help text is replaced by their docstring, so one shared parser serves all.
 import types
@@ -39,7 +41,6 @@ def _class_descriptors(cls):
 
 
 def _getmembers_cached(object, predicate=None):
-    # traitlets' own callers all keep only the descriptors of what getmembers returns.
     if _on and predicate is None and isinstance(object, type) and issubclass(object, tt.HasDescriptors):
         return list(_class_descriptors(object))
     return _getmembers(object, predicate)
@@ -108,13 +109,13 @@ def _construct_parser_shared(magic_func):
 
 
 def start():
-    """Turns the descriptor cache on, for one kernel's initialization."""
+    """Turns the class caches on, for one kernel's initialization."""
     global _on
     _on = True
 
 
 def stop():
-    """Turns the descriptor cache off and forgets it: from here on user code may change classes."""
+    """Turns the class caches off and empties them: from here on user code may change classes."""
     global _on
     _on = False
     for cache in (_descriptors, _traits, _sections):
