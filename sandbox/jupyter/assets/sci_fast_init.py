@@ -3,7 +3,8 @@
 # (cProfile on CPU time, ipykernel 6.17, IPython 8.5, traitlets 5.5): traitlets walks dir(cls) of
 # each class for every instance it sets up and every trait query (about a quarter of the child's
 # CPU), and ScriptMagics builds the same argparse parser, help text included, for each of its
-# eight %%bash-style magics in every shell (about an eighth). Nothing a user sees changes:
+# eight %%bash-style magics in every shell (about an eighth). The first cell of each kernel also
+# compiled a regex of the tokenizer. Nothing a user sees changes:
 # - The class caches are on only while a kernel builds its app, kernel and shell (the launcher
 #   calls stop() before extensions, startup files or any request run), so a class that user code
 #   changes is never seen stale. Within that window no class gains or loses a trait: traitlets'
@@ -16,6 +17,7 @@ import types
 import traitlets.traitlets as tt
 from traitlets.config.configurable import Configurable
 from IPython.core import magic_arguments
+from IPython.core.inputtransformer2 import TransformerManager
 from IPython.core.magics.script import ScriptMagics
 
 _getmembers = tt.getmembers
@@ -137,6 +139,9 @@ def warm():
         except Exception:  # a class whose attributes raise on access: left to traitlets
             pass
     ScriptMagics._make_script_magic(types.SimpleNamespace(script_paths={}), "sh")
+    # Every kernel's first cell compiled tokenize's pseudo-token regex (a few thousand characters,
+    # about 10 ms of CPU) into functools' cache: compiled here, it is inherited.
+    TransformerManager().transform_cell("x = 1\n")
 
 
 tt.getmembers = _getmembers_cached
