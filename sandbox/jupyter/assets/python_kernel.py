@@ -17,8 +17,8 @@
 # as the running cell's (ipykernel sends whatever is written with the running cell's parent).
 # An image over MAX_IMAGE_CHARS (base64) is shrunk to fit, with a note in its text/plain.
 # Rich output that a library sends in a form clients cannot use is completed (sci_rich_output.py).
-# Initialization skips work that changes nothing a user sees (sci_fast_init.py, and "-f" read as
-# config rather than through traitlets' command-line parser).
+# The kernel app starts through sci_fast_init.launch, which skips work that changes nothing a user
+# sees.
 import base64
 import contextvars
 import functools
@@ -305,24 +305,4 @@ if __name__ == "__main__":
     config = Config()
     config.Kernel._execute_sleep = 0
     config.HistoryManager.hist_file = ":memory:"
-    argv = sys.argv[1:]
-    # To read "-f file" traitlets builds an argparse parser over every alias, flag and configurable
-    # class, a sixth of a forked kernel's CPU: the same setting goes in as config instead.
-    connection_file_only = len(argv) == 2 and argv[0] == "-f"
-    if connection_file_only:
-        config.IPKernelApp.connection_file = argv[1]
-    sci_fast_init.start()
-    app = IPKernelApp.instance(config=config)
-    if connection_file_only:
-        app.parse_command_line = lambda argv=None: None
-    init_extensions = app.init_extensions
-
-    def init_extensions_uncached():
-        # Extensions, exec_lines and startup files come next: user code, which may change classes.
-        sci_fast_init.stop()
-        init_extensions()
-
-    app.init_extensions = init_extensions_uncached
-    app.initialize([] if connection_file_only else argv)
-    sci_fast_init.stop()
-    app.start()
+    sci_fast_init.launch(IPKernelApp, config, sys.argv[1:])

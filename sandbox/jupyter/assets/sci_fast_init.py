@@ -4,7 +4,8 @@
 # each class for every instance it sets up and every trait query (about a quarter of the child's
 # CPU), and ScriptMagics builds the same argparse parser, help text included, for each of its
 # eight %%bash-style magics in every shell (about an eighth). The first cell of each kernel also
-# compiled a regex of the tokenizer. Nothing a user sees changes:
+# compiled a regex of the tokenizer. launch() starts the kernel app with these, and gives it "-f"
+# as config rather than through traitlets' command-line parser. Nothing a user sees changes:
 # - The class caches are on only while a kernel builds its app, kernel and shell (the launcher
 #   calls stop() before extensions, startup files or any request run), so a class that user code
 #   changes is never seen stale. Within that window no class gains or loses a trait: traitlets'
@@ -122,6 +123,30 @@ def stop():
     _on = False
     for cache in (_descriptors, _traits, _sections):
         cache.clear()
+
+
+def launch(app_class, config, argv):
+    """IPKernelApp.launch_instance(argv, config), initialized with the class caches on."""
+    # To read "-f file" traitlets builds an argparse parser over every alias, flag and configurable
+    # class, a sixth of a forked kernel's CPU: the same setting goes in as config instead.
+    connection_file_only = len(argv) == 2 and argv[0] == "-f"
+    if connection_file_only:
+        config[app_class.__name__]["connection_file"] = argv[1]
+    start()
+    app = app_class.instance(config=config)
+    if connection_file_only:
+        app.parse_command_line = lambda argv=None: None
+    init_extensions = app.init_extensions
+
+    def init_extensions_uncached():
+        # Extensions, exec_lines and startup files come next: user code, which may change classes.
+        stop()
+        init_extensions()
+
+    app.init_extensions = init_extensions_uncached
+    app.initialize([] if connection_file_only else argv)
+    stop()
+    app.start()
 
 
 def warm():
