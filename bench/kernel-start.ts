@@ -5,10 +5,12 @@
  * from /proc/<pid>/smaps_rollup), and `1+1` through the Jupyter WebSocket. Run alone with
  * `npx tsx bench/kernel-start.ts` (BENCH_N starts per path, default 40).
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { KernelAPI } from '@jupyterlab/services'
 import { loadConfig } from '../sandbox/config.js'
+import { KERNEL_SPEC } from '../sandbox/jupyter/kernelspecs.js'
 import { JupyterServer } from '../sandbox/jupyter/server.js'
 import { createLogger } from '../sandbox/logger.js'
 import { descendants } from '../test/helpers/processes.js'
@@ -32,6 +34,19 @@ async function memoryMiB(pid: number): Promise<{ uss: number; pss: number }> {
 export async function cpuMs(pid: number): Promise<number> {
   const [runNs] = (await readFile(`/proc/${pid}/schedstat`, 'utf8')).split(' ')
   return Number(runNs) / 1e6
+}
+
+/**
+ * CPU time a process has used so far, all its threads, in ms: a kernel spends part of its start on
+ * helper threads (ZMQ's, IOPub's; V8's for Node), which its main thread's schedstat leaves out.
+ */
+export async function allThreadsCpuMs(pid: number): Promise<number> {
+  let total = 0
+  for (const task of await readdir(`/proc/${pid}/task`)) {
+    const stat = await readFile(`/proc/${pid}/task/${task}/schedstat`, 'utf8').catch(() => '0')
+    total += Number(stat.split(' ')[0]) / 1e6
+  }
+  return total
 }
 
 /** The pid of a kernel the server started (its command line names its connection file). */
@@ -66,18 +81,31 @@ async function measure(template: boolean, n: number, executes: number): Promise<
     const cpu: number[] = []
     const uss: number[] = []
     const pss: number[] = []
+    const serverCpu: number[] = []
     for (let i = 0; i < n; i++) {
+      const serverBefore = await allThreadsCpuMs(server.pid ?? 0)
       const started = performance.now()
       const kernel = await start()
       starts.push(performance.now() - started)
+      serverCpu.push((await allThreadsCpuMs(server.pid ?? 0)) - serverBefore)
       const pid = kernelPid(server.pid ?? 0, kernel.id)
-      cpu.push(await cpuMs(pid))
+      cpu.push(await allThreadsCpuMs(pid))
       // Idle, as a warm-pool kernel waits: after its first answer has settled.
       await new Promise((resolve) => setTimeout(resolve, 300))
       const memory = await memoryMiB(pid)
       uss.push(memory.uss)
       pss.push(memory.pss)
       await kernel.shutdown()
+    }
+    // The start request alone: Jupyter Server answers it once the provisioner has launched the
+    // kernel, before the kernel is ready.
+    const posts: number[] = []
+    for (let i = 0; template && i < n; i++) {
+      const started = performance.now()
+      const model = await KernelAPI.startNew({ name: KERNEL_SPEC.python }, server.settings)
+      posts.push(performance.now() - started)
+      await (await start()).shutdown() // a ready kernel in between: this one's start is over
+      await KernelAPI.shutdownKernel(model.id, server.settings)
     }
     const kernel = await start()
     const rounds: number[] = []
@@ -95,6 +123,8 @@ async function measure(template: boolean, n: number, executes: number): Promise<
     return [
       summarize(`python kernel start → ready, ${name}`, starts),
       summarize(`kernel process CPU ms until ready, ${name}`, cpu),
+      summarize(`Jupyter Server CPU ms per start, ${name}`, serverCpu),
+      ...(template ? [summarize(`POST /api/kernels → 201, ${name}`, posts)] : []),
       { name: `idle kernel USS MiB (median), ${name}`, p50: median(uss), p95: Number.NaN, n },
       { name: `idle kernel PSS MiB (median), ${name}`, p50: median(pss), p95: Number.NaN, n },
       summarize(`execute 1+1 Jupyter WebSocket, ${name}`, rounds),

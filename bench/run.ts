@@ -2,6 +2,7 @@
  * `npm run bench`: every benchmark, printed as one Markdown table per area. Not a test: numbers
  * depend on the machine; read them side by side. BENCH_N sets the samples per latency row.
  */
+import { benchBurst } from './burst.js'
 import { evalTable, measureEval } from './eval.js'
 import { benchKernelStart } from './kernel-start.js'
 import { benchMcp } from './mcp.js'
@@ -18,6 +19,8 @@ console.error('JavaScript kernel start …')
 process.stdout.write(
   `## JavaScript kernel start\n\n${table(await benchTslabStart(Math.min(n, 10)))}\n\n`,
 )
+console.error('20 Python contexts created at once …')
+process.stdout.write(`## Burst\n\n${table(await benchBurst(20, 5))}\n\n`)
 console.error('MCP round trip …')
 process.stdout.write(`## MCP\n\n${table(await benchMcp(n))}\n\n`)
 console.error('CI evaluation throughput …')

@@ -18,7 +18,7 @@ import { loadConfig } from '../sandbox/config.js'
 import { JupyterKernel } from '../sandbox/jupyter/kernel.js'
 import { KERNEL_SPEC, kernelSpecs } from '../sandbox/jupyter/kernelspecs.js'
 import { freePort, JupyterServer } from '../sandbox/jupyter/server.js'
-import { cpuMs, kernelPid } from './kernel-start.js'
+import { allThreadsCpuMs, cpuMs, kernelPid } from './kernel-start.js'
 import { type Row, summarize, table } from './stats.js'
 
 const config = loadConfig({ LOG_LEVEL: 'warn' })
@@ -26,18 +26,6 @@ const PHASES = ['node', 'zeromq', 'typescript', 'tslab', 'bound', 'links', 'conv
 const CACHE_PRELOAD = path.join(import.meta.dirname, 'tslab-code-cache.cjs')
 
 type Phase = { kernel: string; phase: string; ms: number; cpu: number }
-
-/**
- * CPU time of a whole process, all threads, in ms (/proc/<pid>/stat utime + stime, in clock ticks
- * of 10 ms). /proc/<pid>/schedstat counts the main thread only, and a Node process spends about
- * half of its start on V8's helper threads (concurrent GC, optimizing compiler).
- */
-async function processCpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  // Fields 14 and 15 of stat(5), counted from the state (field 3) here.
-  return (Number(fields[11]) + Number(fields[12])) * 10
-}
 
 /** A logger at debug whose tslab start phases land in `phases`. */
 function phaseLogger(phases: Phase[]) {
@@ -110,7 +98,7 @@ async function throughJupyter(n: number): Promise<Row[]> {
       wall.push(performance.now() - started)
       const pid = kernelPid(server.pid ?? 0, kernel.id)
       mainThread.push(await cpuMs(pid))
-      cpu.push(await processCpuMs(pid))
+      cpu.push(await allThreadsCpuMs(pid))
       kernels.push(kernel.id)
       await kernel.shutdown()
     }

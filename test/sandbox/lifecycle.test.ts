@@ -43,6 +43,32 @@ describe('warm pool', () => {
     await vi.waitFor(() => expect(s.sandbox.pool.depth('python')).toBe(2), poll())
     expect(s.sandbox.contexts.size).toBe(3)
   })
+
+  it('serves a burst of 20 creations far beyond the pool, each context with a kernel of its own', async () => {
+    await using s = await startSandbox({ poolSize: { python: 2, javascript: 0, typescript: 0 } })
+    await s.sandbox.pool.filled()
+    const created = await Promise.all(
+      Array.from({ length: 20 }, () => s.client.createContext({ language: 'python' })),
+    )
+    const pids = await Promise.all(
+      created.map(async ({ context_id }) => {
+        const run = await s.client.execute(context_id, {
+          code: `import os\nmine = "${context_id}"\nprint(os.getpid())`,
+        })
+        return Number(run.output.stdout)
+      }),
+    )
+    expect(new Set(pids).size).toBe(20)
+    // Nothing of one context is in another: each kernel holds only its own variable.
+    const owners = await Promise.all(
+      created.map(async ({ context_id }) => {
+        const run = await s.client.execute(context_id, { code: 'print(mine)' })
+        return run.output.stdout.trim()
+      }),
+    )
+    expect(owners).toEqual(created.map((c) => c.context_id))
+    await vi.waitFor(() => expect(s.sandbox.pool.depth('python')).toBe(2), poll())
+  })
 })
 
 describe('Jupyter Server failure', () => {

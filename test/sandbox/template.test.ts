@@ -123,6 +123,30 @@ describe('kernel template', () => {
     await until(() => !isAlive(third))
   })
 
+  it('keeps IPython as users know it: script magics and their help, In/Out, %history, traitlets', async () => {
+    // The start shares one parser among the %%bash-style magics and caches traitlets' class
+    // lookups while the kernel initializes (sci_fast_init.py).
+    const id = await create()
+    expect(await stdout(id, '%%bash\necho "$((6 * 7))"')).toBe('42')
+    expect(await stdout(id, '%%sh\necho sh')).toBe('sh')
+    expect(await stdout(id, '%%script bash\necho script')).toBe('script')
+    const docs = await stdout(
+      id,
+      'ip = get_ipython()\nprint(ip.find_cell_magic("bash").__doc__)\nprint(ip.find_cell_magic("script").parser.format_help())',
+    )
+    expect(docs).toContain('Run cells with bash in a subprocess.')
+    expect(docs).toContain('--bg')
+    await exec(id, '40 + 2')
+    expect(await stdout(id, 'print(_, In[-2])')).toBe('42 40 + 2')
+    expect(await stdout(id, '%history -l 3')).toContain('40 + 2')
+    // A class user code changes after the start is seen as it is now.
+    const traits = await stdout(
+      id,
+      'import traitlets\nclass A(traitlets.HasTraits):\n    x = traitlets.Int(1)\nA.class_trait_names()\nA.y = traitlets.Int(2)\nprint(sorted(A.class_trait_names()))',
+    )
+    expect(traits).toBe("['x', 'y']")
+  })
+
   it('keeps the memory cap: a big allocation raises MemoryError, the kernel lives on', async () => {
     const id = await create()
     const result = await exec(id, 'x = bytearray(3 * 1024**3)')

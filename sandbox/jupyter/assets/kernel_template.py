@@ -66,6 +66,12 @@ def preload():
             importlib.import_module(name)
         except Exception as error:  # an interpreter without pandas still gets fast kernels
             print(f"kernel template: cannot preload {name}: {error!r}", file=sys.stderr)
+    try:
+        import sci_fast_init
+
+        sci_fast_init.warm()
+    except Exception as error:
+        print(f"kernel template: cannot warm kernel initialization: {error!r}", file=sys.stderr)
     # Builds or loads matplotlib's font cache now, not in every kernel.
     try:
         import matplotlib.font_manager

@@ -17,8 +17,11 @@
 # as the running cell's (ipykernel sends whatever is written with the running cell's parent).
 # An image over MAX_IMAGE_CHARS (base64) is shrunk to fit, with a note in its text/plain.
 # Rich output that a library sends in a form clients cannot use is completed (sci_rich_output.py).
+# The kernel app starts through sci_fast_init.launch, which skips work that changes nothing a user
+# sees.
 import base64
 import contextvars
+import functools
 import io
 import os
 import resource
@@ -31,8 +34,10 @@ from ipykernel.displayhook import ZMQShellDisplayHook
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 from ipykernel.zmqshell import ZMQDisplayPublisher
+from IPython.core.magics.script import ScriptMagics
 from traitlets.config import Config
 
+import sci_fast_init
 import sci_rich_output
 
 _flush = iostream.OutStream.flush
@@ -194,6 +199,21 @@ def _own_writes_only(write):
     return write_own
 
 
+_shebang = ScriptMagics.shebang
+
+
+@functools.wraps(_shebang)  # keeps the parser that %%script reads its arguments with
+def _shebang_unowned(self, line, cell):
+    # %%script (and %%bash, %%sh, ...) relays the program's output from an event loop thread
+    # that the first such cell starts and every later one reuses: that thread belongs to no cell
+    # (tagged with the first one, it had the output of every later script cell dropped).
+    token = _cell.set(None)
+    try:
+        return _shebang(self, line, cell)
+    finally:
+        _cell.reset(token)
+
+
 _set_parent = iostream.OutStream.set_parent
 
 
@@ -270,6 +290,7 @@ threading.Thread.start = _thread_start_tagged
 futures.ThreadPoolExecutor.submit = _submit_tagged
 iostream.OutStream.set_parent = _set_parent_flushed
 ZMQDisplayPublisher.publish = _publish_fitted
+ScriptMagics.shebang = _shebang_unowned
 ZMQShellDisplayHook.write_format_data = _write_format_data_fitted
 iostream.OutStream._flush = _flush_in_thread_tracked
 iostream.OutStream.flush = _flush_if_pending
@@ -284,4 +305,4 @@ if __name__ == "__main__":
     config = Config()
     config.Kernel._execute_sleep = 0
     config.HistoryManager.hist_file = ":memory:"
-    IPKernelApp.launch_instance(argv=sys.argv[1:], config=config)
+    sci_fast_init.launch(IPKernelApp, config, sys.argv[1:])
