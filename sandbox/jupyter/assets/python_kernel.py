@@ -19,10 +19,14 @@
 # Rich output that a library sends in a form clients cannot use is completed (sci_rich_output.py).
 # The kernel app starts through sci_fast_init.launch, which skips work that changes nothing a user
 # sees.
+# The connection file Jupyter wrote is left as it is: ipykernel rewrites it (remove, then write)
+# once bound, and Jupyter Server reads it back right after the launch; a forked kernel is quick
+# enough to empty it under the server's read, which failed the start (JSONDecodeError).
 import base64
 import contextvars
 import functools
 import io
+import json
 import os
 import resource
 import sys
@@ -286,6 +290,21 @@ def _write_format_data_fitted(self, format_dict, md_dict=None):
     return _write_format_data(self, _fit_images(sci_rich_output.with_html(format_dict)), md_dict)
 
 
+_write_connection_file = IPKernelApp.write_connection_file
+PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "hb_port", "control_port")
+
+
+def _write_connection_file_unless_given(self):
+    # Rewritten only when it lacks a port this kernel chose itself.
+    try:
+        with open(self.abs_connection_file, encoding="utf-8") as f:
+            given = json.load(f)
+    except (OSError, ValueError):
+        given = {}
+    if any(given.get(name) != getattr(self, name) for name in PORT_NAMES):
+        _write_connection_file(self)
+
+
 threading.Thread.start = _thread_start_tagged
 futures.ThreadPoolExecutor.submit = _submit_tagged
 iostream.OutStream.set_parent = _set_parent_flushed
@@ -295,6 +314,7 @@ ZMQShellDisplayHook.write_format_data = _write_format_data_fitted
 iostream.OutStream._flush = _flush_in_thread_tracked
 iostream.OutStream.flush = _flush_if_pending
 IPythonKernel.do_execute = _do_execute_capped
+IPKernelApp.write_connection_file = _write_connection_file_unless_given
 if MAX_OUTPUT_CHARS > 0:
     iostream.OutStream.write = _write_capped
 iostream.OutStream.write = _own_writes_only(iostream.OutStream.write)
