@@ -1,7 +1,8 @@
+import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
 import { loadConfig } from '../../sandbox/config.js'
-import { JupyterServer } from '../../sandbox/jupyter/server.js'
+import { freePort, JupyterServer } from '../../sandbox/jupyter/server.js'
 
 const config = loadConfig({})
 
@@ -17,4 +18,29 @@ export function startJupyterServer(dir: string, log: Logger): Promise<JupyterSer
     log,
     onUnexpectedExit: () => {},
   })
+}
+
+/**
+ * Writes a kernel connection file as Jupyter would, on free ports of 127.0.0.1 unless `ports`
+ * names some; returns its content.
+ */
+export async function writeConnectionFile(
+  file: string,
+  kernelName: string,
+  ports: Record<string, number> = {},
+): Promise<string> {
+  const all = { ...ports }
+  for (const name of ['shell_port', 'iopub_port', 'stdin_port', 'hb_port', 'control_port']) {
+    all[name] ??= await freePort()
+  }
+  const content = JSON.stringify({
+    ...all,
+    ip: '127.0.0.1',
+    transport: 'tcp',
+    key: 'test-key',
+    signature_scheme: 'hmac-sha256',
+    kernel_name: kernelName,
+  })
+  await writeFile(file, content, { mode: 0o600 })
+  return content
 }

@@ -5,30 +5,18 @@
  * failing the start (seen as "Could not start a python kernel" with 20 one-shot jobs at once).
  */
 import { spawn } from 'node:child_process'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { expect, it } from 'vitest'
 import { loadConfig } from '../../sandbox/config.js'
 import { ASSETS_DIR, KERNEL_SPEC } from '../../sandbox/jupyter/kernelspecs.js'
-import { freePort } from '../../sandbox/jupyter/server.js'
+import { writeConnectionFile } from '../helpers/jupyter.js'
 
 it('a Python kernel does not rewrite the connection file it was given', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sci-connection-file-test-'))
-  const ports: Record<string, number> = {}
-  for (const name of ['shell_port', 'iopub_port', 'stdin_port', 'hb_port', 'control_port']) {
-    ports[name] = await freePort()
-  }
   const connectionFile = path.join(dir, 'kernel-given.json')
-  const content = JSON.stringify({
-    ...ports,
-    ip: '127.0.0.1',
-    transport: 'tcp',
-    key: 'test-key',
-    signature_scheme: 'hmac-sha256',
-    kernel_name: KERNEL_SPEC.python,
-  })
-  await writeFile(connectionFile, content, { mode: 0o600 })
+  const content = await writeConnectionFile(connectionFile, KERNEL_SPEC.python)
   const before = await stat(connectionFile)
   const child = spawn(
     loadConfig({}).python,

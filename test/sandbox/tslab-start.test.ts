@@ -5,7 +5,7 @@
  * instead of living on deaf until the start times out.
  */
 import { spawn } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -14,8 +14,7 @@ import pino from 'pino'
 import { afterAll, beforeAll, expect, it, vi } from 'vitest'
 import { JupyterKernel } from '../../sandbox/jupyter/kernel.js'
 import { ASSETS_DIR, KERNEL_SPEC } from '../../sandbox/jupyter/kernelspecs.js'
-import { freePort } from '../../sandbox/jupyter/server.js'
-import { startJupyterServer } from '../helpers/jupyter.js'
+import { startJupyterServer, writeConnectionFile } from '../helpers/jupyter.js'
 
 let dir: string
 
@@ -75,21 +74,8 @@ it('ends a JavaScript kernel whose port is taken, naming the port, instead of le
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
   const address = taken.address()
   if (!address || typeof address === 'string') throw new Error('no port')
-  const ports = { shell_port: address.port } as Record<string, number>
-  for (const name of ['iopub_port', 'stdin_port', 'control_port', 'hb_port'])
-    ports[name] = await freePort()
   const connectionFile = path.join(dir, 'kernel-port-taken.json')
-  await writeFile(
-    connectionFile,
-    JSON.stringify({
-      ...ports,
-      ip: '127.0.0.1',
-      transport: 'tcp',
-      key: 'test',
-      signature_scheme: 'hmac-sha256',
-      kernel_name: KERNEL_SPEC.javascript,
-    }),
-  )
+  await writeConnectionFile(connectionFile, KERNEL_SPEC.javascript, { shell_port: address.port })
   const child = spawn(
     process.execPath,
     [path.join(ASSETS_DIR, 'tslab_kernel.cjs'), connectionFile, '--js'],
