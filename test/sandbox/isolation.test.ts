@@ -6,9 +6,12 @@
  * runtime dir and one PID namespace: the same attacks are known limits, run for real, expected to
  * succeed and reported as expected failures.
  */
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { chmod, lstat, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { Config } from '../../sandbox/config.js'
+import { descendants } from '../helpers/processes.js'
 import { API_KEY, describeIsolation, type IsolationFixture } from '../shared/isolation.suite.js'
 import { createContext, exec, processRuntime, type RuntimeTarget } from '../shared/runtime.js'
 
@@ -40,6 +43,13 @@ async function kernelUid(fixture: IsolationFixture, id: string): Promise<number>
   const [uid, gid] = result.output.stdout.trim().split(' ').map(Number)
   expect(gid).toBe(uid)
   return uid as number
+}
+
+/** Pids of this test process's uid reapers (sandbox/runtimes/process/assets/uid_reaper.py). */
+async function reaperPids(): Promise<number[]> {
+  return descendants(process.pid)
+    .filter((proc) => proc.cmdline.includes('uid_reaper.py'))
+    .map((proc) => proc.pid)
 }
 
 /** Pids of live processes of `uid`, as the test (root) sees them in /proc. */
@@ -146,15 +156,56 @@ function uidCases(get: () => IsolationFixture): void {
     const { s } = fixture
     const c = await createContext(s)
     const uid = await kernelUid(fixture, c)
+    const bait = path.join(await mkdtemp(path.join(os.tmpdir(), 'sci-bait-')), 'keep.txt')
+    await writeFile(bait, 'root file')
+    await chmod(path.dirname(bait), 0o755)
+    await chmod(bait, 0o644)
     await exec(
       s,
       c,
-      'import subprocess\nsubprocess.Popen(["sleep", "600"], start_new_session=True)\nopen("/tmp/sci-uid-leftover-" + str(__import__("os").getuid()), "w").write("x")',
+      [
+        'import os, subprocess',
+        'subprocess.Popen(["sleep", "600"], start_new_session=True)',
+        'uid = os.getuid()',
+        'open(f"/tmp/sci-uid-leftover-{uid}", "w").write("x")',
+        // Leftovers meant to trip a cleanup done as root: a link to a root file, a locked tree.
+        `os.symlink(${JSON.stringify(bait)}, f"/tmp/sci-uid-link-{uid}")`,
+        `os.symlink(${JSON.stringify(path.dirname(bait))}, f"/var/tmp/sci-uid-dirlink-{uid}")`,
+        'os.makedirs(f"/dev/shm/sci-uid-tree-{uid}/a/b")',
+        'open(f"/dev/shm/sci-uid-tree-{uid}/a/b/f", "w").write("x")',
+        'os.chmod(f"/dev/shm/sci-uid-tree-{uid}/a", 0)',
+      ].join('\n'),
     )
     expect((await processesOf(uid)).length).toBeGreaterThan(1)
     await s.client.stopContext(c)
     expect(await processesOf(uid)).toEqual([])
-    await expect(stat(`/tmp/sci-uid-leftover-${uid}`)).rejects.toMatchObject({ code: 'ENOENT' })
+    for (const left of [
+      `/tmp/sci-uid-leftover-${uid}`,
+      `/tmp/sci-uid-link-${uid}`,
+      `/var/tmp/sci-uid-dirlink-${uid}`,
+      `/dev/shm/sci-uid-tree-${uid}`,
+    ])
+      await expect(lstat(left), left).rejects.toMatchObject({ code: 'ENOENT' })
+    // What the links pointed at is not the uid's: it stays.
+    expect(await readFile(bait, 'utf8')).toBe('root file')
+    await rm(path.dirname(bait), { recursive: true, force: true })
+  })
+
+  it('a uid is still cleaned after its reaper process was killed', async () => {
+    const fixture = get()
+    const { s } = fixture
+    const c = await createContext(s)
+    const uid = await kernelUid(fixture, c)
+    await exec(
+      s,
+      c,
+      'import subprocess\nsubprocess.Popen(["sleep", "600"], start_new_session=True)',
+    )
+    const reapers = await reaperPids()
+    expect(reapers.length).toBeGreaterThan(0)
+    for (const pid of reapers) process.kill(pid, 'SIGKILL')
+    await s.client.stopContext(c)
+    expect(await processesOf(uid)).toEqual([])
   })
 
   describe('metrics', () => {

@@ -50,9 +50,15 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
   static async start(options: ProcessRuntimeOptions): Promise<ProcessKernelRuntime> {
     const { kernelUids, workspaceRoot, python, log } = options
     const uids = kernelUids && (await KernelUids.open(kernelUids, workspaceRoot, python, log))
-    // Kernels of other uids pass through the root to their own dirs, and list nothing there.
-    if (uids) await chmod(workspaceRoot, 0o711)
-    const runDir = await mkdtemp(path.join(os.tmpdir(), 'sci-jupyter-'))
+    let runDir: string
+    try {
+      // Kernels of other uids pass through the root to their own dirs, and list nothing there.
+      if (uids) await chmod(workspaceRoot, 0o711)
+      runDir = await mkdtemp(path.join(os.tmpdir(), 'sci-jupyter-'))
+    } catch (error) {
+      await uids?.close()
+      throw error
+    }
     const runtime = new ProcessKernelRuntime(options, runDir, uids)
     try {
       await runtime.ensureServer()
@@ -129,6 +135,7 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
       try {
         await (this.server ?? (await this.starting?.catch(() => undefined)))?.close()
       } finally {
+        await this.uids?.close()
         await rm(this.runDir, { recursive: true, force: true })
       }
     }

@@ -1,19 +1,9 @@
-import { spawn } from 'node:child_process'
-import {
-  chmod,
-  chown,
-  lstat,
-  mkdir,
-  readdir,
-  readFile,
-  rm,
-  unlink,
-  writeFile,
-} from 'node:fs/promises'
+import { chmod, chown, lstat, mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Logger } from 'pino'
 import { SandboxError } from '../../errors.js'
+import { UidReaper } from './uid-reaper.js'
 
 /** A uid and gid (the same number) a kernel runs as. */
 export type Owner = Readonly<{ uid: number; gid: number }>
@@ -37,9 +27,6 @@ export type KernelUidSettings = Readonly<{
  */
 const NEEDED_CAPS = { chown: 0, dac_override: 1, fowner: 3, kill: 5, setgid: 6, setuid: 7 }
 
-/** Directories every uid may write to, where a kernel's leftovers are looked for on release. */
-const SHARED_TMP_DIRS = ['/tmp', '/var/tmp', '/dev/shm']
-
 /** Where kernel homes live, inside the Jupyter Server's root (kernels start in them). */
 export const HOMES_DIR = '.kernel-homes'
 
@@ -58,15 +45,17 @@ const CLAIMS_DIR = path.join(os.tmpdir(), 'sci-kernel-uids')
 export class KernelUids {
   private readonly free: number[]
   private readonly homes: string
+  private readonly reaper: UidReaper
 
   private constructor(
     private readonly settings: KernelUidSettings,
     workspaceRoot: string,
-    private readonly python: string,
+    python: string,
     private readonly log: Logger,
   ) {
     this.free = Array.from({ length: settings.count }, (_, index) => settings.start + index)
     this.homes = path.join(workspaceRoot, HOMES_DIR)
+    this.reaper = new UidReaper(python)
   }
 
   /**
@@ -99,9 +88,14 @@ export class KernelUids {
       return undefined
     }
     const uids = new KernelUids(settings, workspaceRoot, python, log)
-    await mkdir(uids.homes, { recursive: true })
-    await chmod(uids.homes, 0o711)
-    await privateDir(CLAIMS_DIR)
+    try {
+      await mkdir(uids.homes, { recursive: true })
+      await chmod(uids.homes, 0o711)
+      await privateDir(CLAIMS_DIR)
+    } catch (error) {
+      await uids.close()
+      throw error
+    }
     log.info(
       { first: settings.start, count: settings.count, nproc: settings.nproc },
       'kernel uids on: each context runs under a uid of its own',
@@ -151,32 +145,20 @@ export class KernelUids {
 
   /** Kills every process of the uid: kill(-1) as that uid, which forks cannot outrun. */
   killAll(owner: Owner): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(
-        this.python,
-        [
-          '-I',
-          '-S',
-          '-c',
-          'import os, signal\ntry: os.kill(-1, signal.SIGKILL)\nexcept ProcessLookupError: pass',
-        ],
-        { uid: owner.uid, gid: owner.gid, stdio: 'ignore', env: {} },
-      )
-      child.once('error', reject)
-      child.once('exit', (code) =>
-        code === 0 ? resolve() : reject(new Error(`kill as uid ${owner.uid} exited ${code}`)),
-      )
-    })
+    return this.reaper.kill(owner.uid)
+  }
+
+  /** Ends the reaper; call once no kernel of the range is left to release. */
+  close(): Promise<void> {
+    return this.reaper.close()
   }
 
   private home(uid: number): string {
     return path.join(this.homes, String(uid))
   }
 
-  private async clean(owner: Owner): Promise<void> {
-    await this.killAll(owner)
-    await rm(this.home(owner.uid), { recursive: true, force: true })
-    await removeOwnedEntries(owner.uid)
+  private clean(owner: Owner): Promise<void> {
+    return this.reaper.clean(owner.uid, this.home(owner.uid))
   }
 
   /** The first free uid no live service has claimed; a dead one's claim is taken over. */
@@ -238,16 +220,4 @@ async function privateDir(dir: string): Promise<void> {
   const stat = await lstat(dir)
   if (!stat.isDirectory() || stat.uid !== process.getuid?.() || (stat.mode & 0o022) !== 0)
     throw new SandboxError('UNAVAILABLE', `${dir} is not a private directory of the service`)
-}
-
-/** Removes what `uid` created directly in the shared temp dirs (its files there are 0600 anyway). */
-async function removeOwnedEntries(uid: number): Promise<void> {
-  for (const dir of SHARED_TMP_DIRS) {
-    const names = await readdir(dir).catch(() => [] as string[])
-    for (const name of names) {
-      const entry = path.join(dir, name)
-      const stat = await lstat(entry).catch(() => undefined)
-      if (stat?.uid === uid) await rm(entry, { recursive: true, force: true })
-    }
-  }
 }
