@@ -4,7 +4,6 @@
 import asyncio
 import logging
 
-from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 from jupyter_server._tz import utcnow
 from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
@@ -29,7 +28,6 @@ def tune_jupyter_server(c):
     c.ServerApp.logging_config = {"loggers": {"ServerApp": {"level": logging.getLevelName(logging.INFO)}}}
     MappingKernelManager.start_watching_activity = _no_activity_watch
     AsyncMultiKernelManager.shutdown_kernel = _shutdown_kernel_when_ready
-    KernelSpecManager._find_spec_directory = _find_spec_directory_once
 
 
 # Jupyter watches each kernel's activity on a second IOPub socket, receiving, verifying and decoding
@@ -41,22 +39,6 @@ def _no_activity_watch(self, kernel_id):
     kernel.execution_state = "idle"
     kernel.reason = ""
     kernel.last_activity = utcnow()
-
-
-_find_spec_directory = KernelSpecManager._find_spec_directory
-_spec_directories = {}
-
-
-# Every kernel start looked for its kernelspec's directory again, listing each Jupyter data dir:
-# ~4 ms of the server's CPU per kernel. The sandbox writes its kernelspecs before the server starts
-# and never moves them; kernel.json itself is still read at each start.
-def _find_spec_directory_once(self, kernel_name):
-    found = _spec_directories.get(kernel_name)
-    if found is None:
-        found = _find_spec_directory(self, kernel_name)
-        if found is not None:
-            _spec_directories[kernel_name] = found
-    return found
 
 
 _shutdown_kernel = AsyncMultiKernelManager.shutdown_kernel
