@@ -236,3 +236,14 @@ describe('concurrency', () => {
     await Promise.all(ids.map((id) => s.client.stopContext(id)))
   })
 })
+
+describe('debugpy', () => {
+  it('the kernel starts without loading debugpy, and a cell can still import it', async () => {
+    const id = await create()
+    const result = await exec(
+      id,
+      'import sys\nprint("debugpy" in sys.modules)\nimport debugpy\nprint(debugpy.__name__)',
+    )
+    expect(result.output.stdout).toBe('False\ndebugpy\n')
+  })
+})

@@ -61,11 +61,14 @@ libc = ctypes.CDLL(None, use_errno=True)
 def preload():
     import importlib
 
-    for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except Exception as error:  # an interpreter without pandas still gets fast kernels
-            print(f"kernel template: cannot preload {name}: {error!r}", file=sys.stderr)
+    from sci_without_debugpy import without_debugpy
+
+    with without_debugpy():
+        for name in PRELOAD:
+            try:
+                importlib.import_module(name)
+            except Exception as error:  # an interpreter without pandas still gets fast kernels
+                print(f"kernel template: cannot preload {name}: {error!r}", file=sys.stderr)
     try:
         import sci_fast_init
 

@@ -33,11 +33,14 @@ import sys
 import threading
 from concurrent import futures
 
-from ipykernel import iostream
-from ipykernel.displayhook import ZMQShellDisplayHook
-from ipykernel.ipkernel import IPythonKernel
-from ipykernel.kernelapp import IPKernelApp
-from ipykernel.zmqshell import ZMQDisplayPublisher
+from sci_without_debugpy import without_debugpy
+
+with without_debugpy():
+    from ipykernel import iostream
+    from ipykernel.displayhook import ZMQShellDisplayHook
+    from ipykernel.ipkernel import IPythonKernel
+    from ipykernel.kernelapp import IPKernelApp
+    from ipykernel.zmqshell import ZMQDisplayPublisher
 from IPython.core.magics.script import ScriptMagics
 from traitlets.config import Config
 
