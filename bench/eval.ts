@@ -4,7 +4,9 @@
  * pandas case, side by side in one run with the floor of a fresh `/usr/bin/python3 -c <same code>`
  * process per job.
  * Each point also reports CPU seconds per job over the whole process tree (this process, the
- * Jupyter Server and every kernel), which bounds jobs/s on a machine of N cores at N / CPU.
+ * Jupyter Server and every kernel), which bounds jobs/s on a machine of N cores at N / CPU, and
+ * how it splits between the service (this process and its helpers), the Jupyter Server and the
+ * kernels (the kernel template and every kernel it forked).
  *
  * Rates are steady state: the clock starts when the first `concurrency` jobs, which the pre-filled
  * warm pool serves at once, have finished.
@@ -38,7 +40,7 @@ const PYTHON = '/usr/bin/python3'
 export type EvalPoint = {
   workload: string
   concurrency: number
-  sandbox: { jobsPerS: number; cpuPerJobS: number; latencyMs: number[] }
+  sandbox: { jobsPerS: number; cpuPerJobS: number; cpuSplitMs: CpuSplit; latencyMs: number[] }
   floor: { jobsPerS: number; cpuPerJobS: number }
 }
 
@@ -81,9 +83,15 @@ export async function measureEval(n = 40): Promise<EvalPoint[]> {
         // from full pool to full pool, every job started one kernel and stopped one.
         await sandbox.pool.filled()
         await new Promise((resolve) => setTimeout(resolve, 1000))
+        const used = cpu()
         const sandboxPoint = {
           ...steadyRate(finishedAt, concurrency),
-          cpuPerJobS: cpu() / n,
+          cpuPerJobS: (used.service + used.jupyter + used.kernels) / n,
+          cpuSplitMs: {
+            service: (used.service * 1000) / n,
+            jupyter: (used.jupyter * 1000) / n,
+            kernels: (used.kernels * 1000) / n,
+          },
           latencyMs,
         }
         points.push({
@@ -116,13 +124,18 @@ export async function benchEval(n = 40): Promise<Row[]> {
 /** A Markdown table of the points, sandbox and floor side by side. */
 export function evalTable(points: EvalPoint[]): string {
   const lines = [
-    '| workload | concurrency | sandbox jobs/s | sandbox CPU s/job | job p50 ms | job p95 ms | `python3 -c` jobs/s | `python3 -c` CPU s/job |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| workload | concurrency | sandbox jobs/s | sandbox CPU s/job | CPU ms/job: service / Jupyter / kernels | job p50 ms | job p95 ms | `python3 -c` jobs/s | `python3 -c` CPU s/job |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ]
   for (const { workload, concurrency, sandbox, floor: base } of points) {
     const { p50, p95 } = summarize(workload, sandbox.latencyMs)
+    const split = [
+      sandbox.cpuSplitMs.service,
+      sandbox.cpuSplitMs.jupyter,
+      sandbox.cpuSplitMs.kernels,
+    ]
     lines.push(
-      `| ${workload} | ${concurrency} | ${sandbox.jobsPerS.toFixed(2)} | ${sandbox.cpuPerJobS.toFixed(2)} | ${p50.toFixed(0)} | ${p95.toFixed(0)} | ${base.jobsPerS.toFixed(1)} | ${base.cpuPerJobS.toFixed(3)} |`,
+      `| ${workload} | ${concurrency} | ${sandbox.jobsPerS.toFixed(2)} | ${sandbox.cpuPerJobS.toFixed(2)} | ${split.map((ms) => ms.toFixed(0)).join(' / ')} | ${p50.toFixed(0)} | ${p95.toFixed(0)} | ${base.jobsPerS.toFixed(1)} | ${base.cpuPerJobS.toFixed(3)} |`,
     )
   }
   return lines.join('\n')
@@ -149,24 +162,46 @@ async function floor(code: string, concurrency: number, n: number) {
     }
   }
   await Promise.all(Array.from({ length: concurrency }, worker))
-  return { ...steadyRate(finishedAt, concurrency), cpuPerJobS: cpu() / n }
+  const used = cpu()
+  return {
+    ...steadyRate(finishedAt, concurrency),
+    cpuPerJobS: (used.service + used.jupyter + used.kernels) / n,
+  }
 }
 
 const TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim())
 
+/** CPU seconds of the service (this process and its helpers), the Jupyter Server and the kernels. */
+type CpuSplit = { service: number; jupyter: number; kernels: number }
+
+function component(cmdline: string): keyof CpuSplit {
+  if (cmdline.includes('jupyter_server')) return 'jupyter'
+  if (/kernel_template|python_kernel|tslab/.test(cmdline)) return 'kernels'
+  return 'service'
+}
+
 /**
  * CPU seconds used by this process and everything below it, exited children included (a waited-for
- * child's time moves into its parent's cutime/cstime, so nothing is counted twice).
- * @returns a function giving the CPU seconds spent since the call
+ * child's time moves into its parent's cutime/cstime, so nothing is counted twice; a forked kernel's
+ * goes to the kernel template).
+ * @returns a function giving the CPU seconds spent since the call, per component
  */
-function startCpu(): () => number {
-  const total = () =>
-    [process.pid, ...descendants(process.pid).map((proc) => proc.pid)].reduce(
-      (sum, pid) => sum + cpuTicks(pid),
-      0,
-    ) / TICKS_PER_S
+function startCpu(): () => CpuSplit {
+  const total = (): CpuSplit => {
+    const split = { service: cpuTicks(process.pid), jupyter: 0, kernels: 0 }
+    for (const proc of descendants(process.pid))
+      split[component(proc.cmdline)] += cpuTicks(proc.pid)
+    return split
+  }
   const before = total()
-  return () => total() - before
+  return () => {
+    const after = total()
+    return {
+      service: (after.service - before.service) / TICKS_PER_S,
+      jupyter: (after.jupyter - before.jupyter) / TICKS_PER_S,
+      kernels: (after.kernels - before.kernels) / TICKS_PER_S,
+    }
+  }
 }
 
 function cpuTicks(pid: number): number {
