@@ -81,6 +81,16 @@ def preload():
         pass
 
 
+def prebuild_shell():
+    # The kernel's IPython shell, built once: each kernel adopts its copy (sci_prebuilt_shell.py).
+    try:
+        import sci_prebuilt_shell
+    except Exception as error:
+        print(f"kernel template: cannot prebuild the IPython shell: {error!r}", file=sys.stderr)
+        return
+    sci_prebuilt_shell.build()
+
+
 def thread_count():
     return len(os.listdir("/proc/self/task"))
 
@@ -256,6 +266,7 @@ def main():
     started = time.monotonic()
     preload()
     template.launcher(os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_kernel.py"))
+    prebuild_shell()
     drop_library_threads()
     gc.collect()
     gc.disable()
