@@ -46,6 +46,7 @@ PRELOAD = (
     "ipykernel.comm",
     "ipykernel.eventloops",
     "IPython.core.completerlib",
+    "IPython.extensions.storemagic",  # loaded by every kernel's app
     "jupyter_client.session",
     "numpy",
     "pandas",
