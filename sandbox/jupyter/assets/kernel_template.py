@@ -1,5 +1,6 @@
 # The Python kernel template ("zygote"). Started once per Jupyter Server by sci_kernel_provisioner.py,
-# it imports ipykernel, IPython and the scientific stack (about 1 CPU-second, once), then forks one
+# it imports ipykernel, IPython and the scientific stack (about 1 CPU-second, once) and builds the
+# kernels' IPython shell, which each kernel adopts as its own (sci_prebuilt_shell.py), then forks one
 # fresh kernel per request on its control socket. It never runs user code, and its children never
 # fork for it: every kernel comes from this pristine state.
 #
