@@ -1,8 +1,8 @@
 # The kernel's IPython shell, built once in the kernel template instead of in every forked kernel.
 # Building a ZMQInteractiveShell (magics, prefilters, completer, display hook and publisher, history
-# manager, user namespace) was most of a forked kernel's CPU until ready. The template builds it
-# (build()) with the launcher's config (kernel_config()) after its imports; each forked kernel then
-# takes its copy-on-write copy where IPythonKernel.__init__ asks for one: `shell_class.instance()`
+# manager, user namespace) took about 13 of the 85-90 ms of CPU a forked kernel used until ready.
+# The template builds it (build()) with the launcher's config (kernel_config()) after its imports;
+# each forked kernel then takes its copy-on-write copy where IPythonKernel.__init__ asks for one: `shell_class.instance()`
 # returns an existing singleton and ignores its arguments, so arm() hooks that one call and binds
 # what the constructor would have (adopt), or drops the prebuilt shell and lets a fresh one be built
 # as before (drop). Rebound in the kernel, in the constructor's order:
@@ -20,6 +20,9 @@
 #   kernel's place among the kernel's own (user code's handlers still run before them);
 # - magics: registering binds their methods, in the template, before the launcher patched some of
 #   them (ScriptMagics.shebang): each is bound again to what its class has now.
+# Left as built: what the constructor sets process-wide to fixed values, as a cold kernel does too
+# (builtins __IPYTHON__ and display, sys.ps1-3). The template builds in a scratch profile under an
+# explicit dir, so tempfile's cached tempdir stays unset and each kernel finds its own TMPDIR.
 # Dropped, for a shell built exactly as a cold kernel's, when the kernel's app read any config file
 # (e.g. ipython_kernel_config.py in the profile), was given more than "-f connection_file", has a
 # config other than the template's, or asks for another shell class, namespace or compiler; also
