@@ -2,10 +2,10 @@
 # Building a ZMQInteractiveShell (magics, prefilters, completer, display hook and publisher, history
 # manager, user namespace) took about 13 of the 85-90 ms of CPU a forked kernel used until ready.
 # The template builds it (build()) with the launcher's config (kernel_config()) after its imports;
-# each forked kernel then takes its copy-on-write copy where IPythonKernel.__init__ asks for one: `shell_class.instance()`
-# returns an existing singleton and ignores its arguments, so arm() hooks that one call and binds
-# what the constructor would have (adopt), or drops the prebuilt shell and lets a fresh one be built
-# as before (drop). Rebound in the kernel, in the constructor's order:
+# each forked kernel then takes its copy-on-write copy where IPythonKernel.__init__ asks for one:
+# `shell_class.instance()` returns an existing singleton and ignores its arguments, so arm() hooks
+# that one call and binds what the constructor would have (adopt), or drops the prebuilt shell and
+# lets a fresh one be built as before (drop). Rebound in the kernel, in the constructor's order:
 # - parent and kernel (the kernel then sets the display hook's and publisher's session and sockets
 #   itself, after instance()), the config object, ipython_dir (from the kernel's IPYTHONDIR/HOME:
 #   with kernel uids each kernel has its own home) and profile_dir (the app's);
