@@ -21,8 +21,8 @@
 # - magics: registering binds their methods, in the template, before the launcher patched some of
 #   them (ScriptMagics.shebang): each is bound again to what its class has now.
 # Left as built: what the constructor sets process-wide to fixed values, as a cold kernel does too
-# (builtins __IPYTHON__ and display, sys.ps1-3). The template builds in a scratch profile under an
-# explicit dir, so tempfile's cached tempdir stays unset and each kernel finds its own TMPDIR.
+# (builtins __IPYTHON__ and display, sys.ps1-3). The template builds in a scratch profile, and
+# leaves tempfile's cached tempdir as it was (unset), so that each kernel finds its own TMPDIR.
 # Dropped, for a shell built exactly as a cold kernel's, when the kernel's app read any config file
 # (e.g. ipython_kernel_config.py in the profile), was given more than "-f connection_file", has a
 # config other than the template's, or asks for another shell class, namespace or compiler; also
@@ -91,9 +91,13 @@ def build():
     """In the template, after its imports: builds the shell that forked kernels adopt."""
     global _shell, _built_config
     config = kernel_config()
-    # A scratch profile: the constructor makes its directories and database; each kernel has its own.
-    scratch = tempfile.mkdtemp(prefix="sci-shell-", dir=os.environ.get("TMPDIR") or "/tmp")
+    scratch = None
     try:
+        # A scratch profile: the constructor makes its directories and database; each kernel has its
+        # own. tempfile's cached tempdir is put back: kernels inherit it, and each has its TMPDIR.
+        cached_tempdir = tempfile.tempdir
+        scratch = tempfile.mkdtemp(prefix="sci-shell-")
+        tempfile.tempdir = cached_tempdir
         shell = ZMQInteractiveShell.instance(
             config=config,
             ipython_dir=scratch,
@@ -107,7 +111,8 @@ def build():
         print(f"kernel template: cannot prebuild the IPython shell: {error!r}", file=sys.stderr)
         _drop()
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _drop():
