@@ -1,5 +1,6 @@
 # The Python kernel template ("zygote"). Started once per Jupyter Server by sci_kernel_provisioner.py,
-# it imports ipykernel, IPython and the scientific stack (about 1 CPU-second, once), then forks one
+# it imports ipykernel, IPython and the scientific stack (about 1 CPU-second, once) and builds the
+# kernels' IPython shell, which each kernel adopts as its own (sci_prebuilt_shell.py), then forks one
 # fresh kernel per request on its control socket. It never runs user code, and its children never
 # fork for it: every kernel comes from this pristine state.
 #
@@ -46,6 +47,7 @@ PRELOAD = (
     "ipykernel.comm",
     "ipykernel.eventloops",
     "IPython.core.completerlib",
+    "IPython.extensions.storemagic",  # loaded by every kernel's app
     "jupyter_client.session",
     "numpy",
     "pandas",
@@ -82,6 +84,16 @@ def preload():
         matplotlib.font_manager.fontManager.ttflist  # noqa: B018
     except Exception:
         pass
+
+
+def prebuild_shell():
+    # The kernel's IPython shell, built once: each kernel adopts its copy (sci_prebuilt_shell.py).
+    try:
+        import sci_prebuilt_shell
+    except Exception as error:
+        print(f"kernel template: cannot prebuild the IPython shell: {error!r}", file=sys.stderr)
+        return
+    sci_prebuilt_shell.build()
 
 
 def thread_count():
@@ -259,6 +271,7 @@ def main():
     started = time.monotonic()
     preload()
     template.launcher(os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_kernel.py"))
+    prebuild_shell()
     drop_library_threads()
     gc.collect()
     gc.disable()

@@ -18,7 +18,8 @@
 # An image over MAX_IMAGE_CHARS (base64) is shrunk to fit, with a note in its text/plain.
 # Rich output that a library sends in a form clients cannot use is completed (sci_rich_output.py).
 # The kernel app starts through sci_fast_init.launch, which skips work that changes nothing a user
-# sees.
+# sees; a kernel forked from the kernel template takes the IPython shell that the template built
+# (sci_prebuilt_shell.py).
 # The connection file Jupyter wrote is left as it is: ipykernel rewrites it (remove, then write)
 # once bound, and Jupyter Server reads it back right after the launch; a forked kernel is quick
 # enough to empty it under the server's read, which failed the start (JSONDecodeError).
@@ -42,9 +43,9 @@ with without_debugpy():
     from ipykernel.kernelapp import IPKernelApp
     from ipykernel.zmqshell import ZMQDisplayPublisher
 from IPython.core.magics.script import ScriptMagics
-from traitlets.config import Config
 
 import sci_fast_init
+import sci_prebuilt_shell
 import sci_rich_output
 
 _flush = iostream.OutStream.flush
@@ -325,7 +326,5 @@ iostream.OutStream.write = _own_writes_only(iostream.OutStream.write)
 if __name__ == "__main__":
     if MEMORY_BYTES > 0:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES + HEADROOM_BYTES))
-    config = Config()
-    config.Kernel._execute_sleep = 0
-    config.HistoryManager.hist_file = ":memory:"
-    sci_fast_init.launch(IPKernelApp, config, sys.argv[1:])
+    sci_prebuilt_shell.arm(sys.argv[1:])
+    sci_fast_init.launch(IPKernelApp, sci_prebuilt_shell.kernel_config(), sys.argv[1:])

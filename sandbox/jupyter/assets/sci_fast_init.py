@@ -4,8 +4,9 @@
 # each class for every instance it sets up and every trait query (about a quarter of the child's
 # CPU), and ScriptMagics builds the same argparse parser, help text included, for each of its
 # eight %%bash-style magics in every shell (about an eighth). The first cell of each kernel also
-# compiled a regex of the tokenizer. launch() starts the kernel app with these, and gives it "-f"
-# as config rather than through traitlets' command-line parser. Nothing a user sees changes:
+# compiled a regex of the tokenizer, and reading the connection file listed the machine's network
+# addresses. launch() starts the kernel app with these, and gives it "-f" as config rather than
+# through traitlets' command-line parser. Nothing a user sees changes:
 # - The class caches are on only while a kernel builds its app, kernel and shell (the launcher
 #   calls stop() before extensions, startup files or any request run), so a class that user code
 #   changes is never seen stale. Within that window no class gains or loses a trait: traitlets'
@@ -167,6 +168,11 @@ def warm():
     # Every kernel's first cell compiled tokenize's pseudo-token regex (a few thousand characters,
     # about 10 ms of CPU) into functools' cache: compiled here, it is inherited.
     TransformerManager().transform_cell("x = 1\n")
+    # Reading its connection file, each kernel listed this machine's addresses by running `ip addr`
+    # (a fork and exec of a process of hundreds of MB); jupyter_client keeps the list once made.
+    from jupyter_client import localinterfaces
+
+    localinterfaces.localhost()
 
 
 tt.getmembers = _getmembers_cached
