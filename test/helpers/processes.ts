@@ -46,3 +46,12 @@ export function isAlive(pid: number): boolean {
     return false
   }
 }
+
+/** Polls `check` every 50 ms until it holds. @throws Error after `ms` */
+export async function until(check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}

@@ -16,18 +16,10 @@ import {
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { descendants } from '../helpers/processes.js'
+import { descendants, until } from '../helpers/processes.js'
 import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
 
 let s: RunningSandbox
-
-const until = async (check: () => Promise<boolean> | boolean, ms = 20_000) => {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
 
 const create = async () => (await s.client.createContext({ language: 'python' })).context_id
 const exec = (id: string, code: string) => s.client.execute(id, { code })
