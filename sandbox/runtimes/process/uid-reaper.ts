@@ -7,6 +7,8 @@ import { PACKAGE_ROOT } from '../../jupyter/kernelspecs.js'
 
 const REAPER_PATH = path.join(PACKAGE_ROOT, 'sandbox/runtimes/process/assets/uid_reaper.py')
 
+const CLOSE_GRACE_MS = 5_000
+
 type Request = { kill: number } | { clean: number; home: string }
 
 /**
@@ -39,7 +41,13 @@ export class UidReaper {
     if (!child || child.exitCode !== null || child.signalCode !== null) return
     const exited = once(child, 'exit')
     child.stdin.end()
-    await exited
+    // It ends once the request at hand is done; one stuck on a huge tree must not hold shutdown.
+    const timer = setTimeout(() => child.kill('SIGKILL'), CLOSE_GRACE_MS)
+    try {
+      await exited
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   private request(request: Request): Promise<void> {
