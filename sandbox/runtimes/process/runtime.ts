@@ -50,15 +50,9 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
   static async start(options: ProcessRuntimeOptions): Promise<ProcessKernelRuntime> {
     const { kernelUids, workspaceRoot, python, log } = options
     const uids = kernelUids && (await KernelUids.open(kernelUids, workspaceRoot, python, log))
-    let runDir: string
-    try {
-      // Kernels of other uids pass through the root to their own dirs, and list nothing there.
-      if (uids) await chmod(workspaceRoot, 0o711)
-      runDir = await mkdtemp(path.join(os.tmpdir(), 'sci-jupyter-'))
-    } catch (error) {
-      await uids?.close()
-      throw error
-    }
+    // Kernels of other uids pass through the root to their own dirs, and list nothing there.
+    if (uids) await chmod(workspaceRoot, 0o711)
+    const runDir = await mkdtemp(path.join(os.tmpdir(), 'sci-jupyter-'))
     const runtime = new ProcessKernelRuntime(options, runDir, uids)
     try {
       await runtime.ensureServer()

@@ -14,16 +14,14 @@ type Request = { kill: number } | { clean: number; home: string }
 /**
  * The service's end of assets/uid_reaper.py, a small root process that kills every process of a
  * kernel uid (kill(-1) as that uid) and removes what the uid left behind. One per KernelUids,
- * started with it and again on the next request after it died; requests are answered in order.
- * Owns its process: close() ends it.
+ * started by its first request and again by the next one after it died; requests are answered in
+ * order. Owns its process: close() ends it.
  */
 export class UidReaper {
   private current: Reaper | undefined
   private closed = false
 
-  constructor(private readonly python: string) {
-    this.running()
-  }
+  constructor(private readonly python: string) {}
 
   /** Kills every process of `uid`. */
   kill(uid: number): Promise<void> {

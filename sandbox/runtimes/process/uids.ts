@@ -88,14 +88,9 @@ export class KernelUids {
       return undefined
     }
     const uids = new KernelUids(settings, workspaceRoot, python, log)
-    try {
-      await mkdir(uids.homes, { recursive: true })
-      await chmod(uids.homes, 0o711)
-      await privateDir(CLAIMS_DIR)
-    } catch (error) {
-      await uids.close()
-      throw error
-    }
+    await mkdir(uids.homes, { recursive: true })
+    await chmod(uids.homes, 0o711)
+    await privateDir(CLAIMS_DIR)
     log.info(
       { first: settings.start, count: settings.count, nproc: settings.nproc },
       'kernel uids on: each context runs under a uid of its own',

@@ -1,13 +1,13 @@
-# The kernel-uid reaper of the process runtime (uid-reaper.ts starts one per service, as root). For each
-# uid given back it forks a child that becomes that uid and sends SIGKILL to every process the uid has,
-# kill(-1) as the uid, which forks cannot outrun; then it removes the uid's home and what the uid left
-# directly in the shared temp dirs. It never runs user code. Forking this small process costs about a
-# millisecond; spawning an interpreter from the service per uid cost about 35 ms of CPU, half of it
-# blocking the service's event loop, and scanning the temp dirs from Node as much again.
+# The kernel-uid reaper of the process runtime (uid-reaper.ts runs one per service, as root). For
+# each uid given back it forks a child that becomes that uid and sends SIGKILL to every process the
+# uid has, kill(-1) as the uid, which forks cannot outrun; then it removes the uid's home and what
+# the uid left directly in the shared temp dirs. It never runs user code. Forking this small process
+# costs about a millisecond; spawning an interpreter from the service per uid cost about 35 ms of
+# CPU, half of it blocking the service's event loop, and scanning the temp dirs from Node as much.
 #
-# Protocol: one JSON request per line on stdin, {"kill": uid} (its processes only) or {"clean": uid,
-# "home": path}; one answer per line on stdout, in order, "ok" or "error <why>". Exits at the end of its input (the
-# service closed it or died).
+# Protocol: one JSON request per line on stdin, {"kill": uid} (its processes only) or
+# {"clean": uid, "home": path}; one answer per line on stdout, in order, "ok" or "error <why>".
+# Exits at the end of its input (the service closed it or died).
 import json
 import os
 import shutil
