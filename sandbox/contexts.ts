@@ -23,7 +23,7 @@ import {
 
 export type ContextServiceDeps = {
   config: Config
-  runtime: Pick<KernelRuntime, 'bind'>
+  runtime: Pick<KernelRuntime, 'bind' | 'runOnce'>
   metrics: SandboxMetrics
   log: Logger
 }
@@ -34,7 +34,8 @@ export type ContextServiceDeps = {
  */
 export class ContextService implements AsyncDisposable {
   private readonly contexts = new Map<string, ContextHandle>()
-  private creating = 0
+  /** Contexts being created and one-shot runs in a runner: each holds a context's place. */
+  private reserved = 0
   private readonly reaper: NodeJS.Timeout
   private closed = false
 
@@ -46,15 +47,7 @@ export class ContextService implements AsyncDisposable {
   /** Creates a context on a warm kernel. */
   async create(body: CreateContextBody): Promise<Context> {
     const { config } = this.deps
-    if (this.closed) throw new SandboxError('UNAVAILABLE', 'The sandbox is shutting down')
-    if (this.contexts.size + this.creating >= config.maxContexts) {
-      throw new SandboxError(
-        'LIMIT_EXCEEDED',
-        `At most ${config.maxContexts} contexts may be live (SANDBOX_MAX_CONTEXTS); delete one first`,
-        { reason: 'contexts', retryAfterS: 5 },
-      )
-    }
-    this.creating += 1
+    this.reserve()
     try {
       const id = `ctx-${randomUUID()}`
       const createdAt = new Date()
@@ -84,7 +77,7 @@ export class ContextService implements AsyncDisposable {
       this.deps.log.info({ contextId: id, language: body.language }, 'context created')
       return handle.toJSON()
     } finally {
-      this.creating -= 1
+      this.reserved -= 1
     }
   }
 
@@ -118,7 +111,8 @@ export class ContextService implements AsyncDisposable {
   }
 
   /**
-   * Runs code once in a fresh context from the warm pool, then throws the context away: no kernel
+   * Runs code once in the runtime's one-shot runner where it has one (process runtime, Python),
+   * else in a fresh context from the warm pool, then throws the context away: no process, kernel
    * or working dir is ever shared by two one-shot runs.
    */
   async runOnce(
@@ -127,6 +121,9 @@ export class ContextService implements AsyncDisposable {
   ): Promise<ExecutionResult> {
     const limits = this.limits(body.timeout)
     for (const file of body.files ?? []) checkRelativePath(file.path)
+    const ran = await this.runOnRunner(body, limits, options)
+    if (ran) return ran
+    this.deps.metrics.oneShot('kernel')
     const context = await this.create({
       type: 'jupyter',
       language: body.language,
@@ -201,6 +198,41 @@ export class ContextService implements AsyncDisposable {
         `No context with id ${JSON.stringify(id.slice(0, 100))}`,
       )
     return handle
+  }
+
+  /** Takes a context's place, or refuses when the sandbox is full or closing. */
+  private reserve(): void {
+    const { maxContexts } = this.deps.config
+    if (this.closed) throw new SandboxError('UNAVAILABLE', 'The sandbox is shutting down')
+    if (this.contexts.size + this.reserved >= maxContexts) {
+      throw new SandboxError(
+        'LIMIT_EXCEEDED',
+        `At most ${maxContexts} contexts may be live (SANDBOX_MAX_CONTEXTS); delete one first`,
+        { reason: 'contexts', retryAfterS: 5 },
+      )
+    }
+    this.reserved += 1
+  }
+
+  /** @returns undefined when the runtime cannot run it so: the caller takes a context */
+  private async runOnRunner(
+    body: OneShotExecuteBody,
+    limits: ExecutionLimits,
+    options: { signal: AbortSignal; onEvent?: (event: ExecutionEvent) => void },
+  ): Promise<ExecutionResult | undefined> {
+    const { runtime, metrics } = this.deps
+    if (!runtime.runOnce) return undefined
+    this.reserve()
+    try {
+      const { language, code, files = [] } = body
+      const result = await runtime.runOnce({ language, code, files, ...limits, ...options })
+      if (!result) return undefined
+      metrics.oneShot('runner')
+      metrics.execution(language, result)
+      return result
+    } finally {
+      this.reserved -= 1
+    }
   }
 
   private async run(

@@ -82,7 +82,12 @@ export async function executeCell(
     const outcome = await Promise.race([reply, disrupted, timer.promise, aborted])
     if (outcome.kind === 'timeout' || outcome.kind === 'aborted') {
       restarted = await stopCell(kernel, reply, options.graceMs)
-      if (outcome.kind === 'timeout') collector.setError(timeoutError(options.timeoutMs, restarted))
+      if (outcome.kind === 'timeout') {
+        const after = restarted
+          ? 'the kernel did not stop when interrupted and was restarted; its state is lost'
+          : 'the cell was interrupted; the context keeps its state'
+        collector.setError(timeoutError(options.timeoutMs, after))
+      }
     }
     if (outcome.kind === 'disrupted') {
       // Jupyter restarts a dead kernel up to its restart limit, then gives up on it.
@@ -92,23 +97,8 @@ export async function executeCell(
       const limit = options.limitHit?.()
       collector.setError(limit ? limitError(limit, disruption) : disruptionError(disruption))
     }
-    if (outcome.kind === 'reply' && outcome.status !== 'ok' && !collector.error) {
-      collector.setError({
-        name: 'KernelError',
-        value: `The kernel answered "${outcome.status}" without details (it may be out of threads or memory)`,
-        traceback: '',
-      })
-    }
-    const result: ExecutionResult = {
-      success: !collector.error,
-      ...collector.output(),
-      ...(collector.error ? { error: collector.error } : {}),
-      execution_count: collector.executionCount,
-      execution_time: Number(((performance.now() - started) / 1000).toFixed(6)),
-      context_restarted: restarted,
-    }
-    options.onEvent?.({ type: 'end', result })
-    return result
+    if (outcome.kind === 'reply') checkReply(collector, outcome.status)
+    return finishExecution(collector, { started, restarted, onEvent: options.onEvent })
   } finally {
     timer.clear()
     unsubscribe()
@@ -143,6 +133,40 @@ async function stopCell(
   }
 }
 
+/**
+ * A reply without success whose kernel sent no error message (ipykernel out of threads or memory)
+ * still fails the execution, with a KernelError that says so.
+ */
+export function checkReply(collector: OutputCollector, status: string): void {
+  if (status === 'ok' || collector.error) return
+  collector.setError({
+    name: 'KernelError',
+    value: `The kernel answered "${status}" without details (it may be out of threads or memory)`,
+    traceback: '',
+  })
+}
+
+/** The execution's result from what was collected; sent as the `end` event too. */
+export function finishExecution(
+  collector: OutputCollector,
+  {
+    started,
+    restarted,
+    onEvent,
+  }: { started: number; restarted: boolean; onEvent: ExecuteOptions['onEvent'] },
+): ExecutionResult {
+  const result: ExecutionResult = {
+    success: !collector.error,
+    ...collector.output(),
+    ...(collector.error ? { error: collector.error } : {}),
+    execution_count: collector.executionCount,
+    execution_time: Number(((performance.now() - started) / 1000).toFixed(6)),
+    context_restarted: restarted,
+  }
+  onEvent?.({ type: 'end', result })
+  return result
+}
+
 function timeout(ms: number) {
   let handle: NodeJS.Timeout | undefined
   const promise = new Promise<Outcome>((resolve) => {
@@ -158,10 +182,8 @@ function abortOutcome(signal: AbortSignal): Promise<Outcome> {
   })
 }
 
-function timeoutError(timeoutMs: number, restarted: boolean): ExecutionError {
-  const after = restarted
-    ? 'the kernel did not stop when interrupted and was restarted; its state is lost'
-    : 'the cell was interrupted; the context keeps its state'
+/** @param after - what became of the code and its state, for the message */
+export function timeoutError(timeoutMs: number, after: string): ExecutionError {
   return {
     name: 'EXECUTION_TIMEOUT',
     value: `Execution exceeded the ${timeoutMs / 1000} s timeout: ${after}. Pass a larger "timeout" to allow longer runs`,
@@ -186,6 +208,11 @@ function limitError(
 
 function disruptionError(disruption: KernelDisruption | 'dead'): ExecutionError {
   const { reason, message } = DISRUPTION_ERRORS[disruption]
+  return executionFailed(reason, message)
+}
+
+/** Code whose kernel (or process) went away under it: EXECUTION_FAILED with the reason. */
+export function executionFailed(reason: string, message: string): ExecutionError {
   return {
     name: 'EXECUTION_FAILED',
     value: message,

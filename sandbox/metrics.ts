@@ -46,6 +46,12 @@ export class SandboxMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   })
+  private readonly oneShots = new Counter({
+    name: 'sandbox_one_shot_runs_total',
+    help: 'One-shot runs (POST /api/v1/execute) by path: a forked runner process, or a fresh context’s kernel',
+    labelNames: ['path'] as const,
+    registers: [this.registry],
+  })
 
   constructor(sources: MetricsSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'sandbox_process_' })
@@ -114,6 +120,11 @@ export class SandboxMetrics {
     if (result.context_restarted) this.restarts.inc({ reason: outcome })
     if (result.output.truncated) this.limits.inc({ reason: 'output' })
     if (outcome === 'timeout') this.limits.inc({ reason: 'timeout' })
+  }
+
+  /** Records the path a one-shot run took. */
+  oneShot(path: 'runner' | 'kernel'): void {
+    this.oneShots.inc({ path })
   }
 
   /** Records a request refused by a limit. */

@@ -1,9 +1,17 @@
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import type { Logger } from 'pino'
-import type { AppliedLimits, ContextLimits, FileEntry, InlineFile, Language } from '../api.js'
+import type {
+  AppliedLimits,
+  ContextLimits,
+  ExecutionResult,
+  FileEntry,
+  InlineFile,
+  Language,
+} from '../api.js'
 import { SandboxError } from '../errors.js'
 import type { JupyterKernel } from '../jupyter/kernel.js'
+import type { RunOptions } from '../one-shot.js'
 import { checkRelativePath } from '../paths.js'
 
 /**
@@ -24,6 +32,14 @@ export interface KernelRuntime {
   /** Stops every kernel this runtime started (bound or pooled) and what hosts them. Idempotent. */
   close(): Promise<void>
   /**
+   * Runs code once in a fresh process of its own that is thrown away after, far cheaper than a
+   * context's kernel (process runtime: Python with the kernel template). Files are written into a
+   * fresh working dir first.
+   * @returns the result, or undefined when it cannot run the code so now (another language, no
+   *   template, template down): the caller runs it in a fresh context instead
+   */
+  runOnce?(request: OneShotRequest): Promise<ExecutionResult | undefined>
+  /**
    * Contexts that an earlier instance of the service left running and this runtime took over
    * (swarm), once, at startup; the context service owns them from then on.
    */
@@ -34,6 +50,9 @@ export interface KernelRuntime {
    */
   handOver?(): void
 }
+
+/** A one-shot run: the code, its files and its limits, the client's signal and event sink. */
+export type OneShotRequest = RunOptions & { language: Language; code: string; files: InlineFile[] }
 
 /** A live context found by a runtime at startup, with what the context service needs to list it. */
 export type AdoptedContext = {
