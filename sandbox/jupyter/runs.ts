@@ -5,6 +5,7 @@
  * ZMQ or WebSocket is involved, and the process is never reused.
  */
 import http from 'node:http'
+import type { Readable } from 'node:stream'
 import type { ServerConnection } from '@jupyterlab/services'
 import { z } from 'zod'
 import { SandboxError } from '../errors.js'
@@ -65,7 +66,7 @@ export async function startRun(
     sent.once('response', resolve).once('error', reject)
     sent.end(body)
   })
-  if (response.statusCode === 200) return { kind: 'running', messages: lines(response) }
+  if (response.statusCode === 200) return { kind: 'running', messages: runMessages(response) }
   const message = await errorMessage(response)
   if (response.statusCode === 503) return { kind: 'unavailable', reason: message }
   throw new SandboxError(
@@ -74,11 +75,14 @@ export async function startRun(
   )
 }
 
-/** The NDJSON body, a message per line; lines may span chunks (an image is one line of ~1.4 MB). */
-async function* lines(response: http.IncomingMessage): AsyncGenerator<RunMessage> {
-  response.setEncoding('utf8')
+/**
+ * A run's NDJSON body as messages, one per line; a line may span chunks (an image is one line of
+ * about 1.4 MB) and a character may span two.
+ */
+export async function* runMessages(body: Readable): AsyncGenerator<RunMessage> {
+  body.setEncoding('utf8')
   let pending = ''
-  for await (const chunk of response as AsyncIterable<string>) {
+  for await (const chunk of body as AsyncIterable<string>) {
     const parts = chunk.split('\n')
     const last = parts.pop() ?? ''
     for (const part of parts) {

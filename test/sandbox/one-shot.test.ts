@@ -21,6 +21,10 @@ describe('POST /api/v1/execute', () => {
       Array.from({ length: 20 }, (_, i) => `Request #${i}\n`),
     )
     expect((await s.client.listContexts()).total).toBe(0)
+    // Each in a runner forked from the kernel template, none in a kernel.
+    const metrics = await (await fetch(`${s.baseUrl}/metrics`)).text()
+    expect(metrics).toContain('sandbox_one_shot_runs_total{path="runner"} 20')
+    expect(metrics).not.toContain('sandbox_one_shot_runs_total{path="kernel"}')
   })
 
   it('never shares state or files between jobs', async () => {

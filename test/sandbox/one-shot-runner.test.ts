@@ -1,0 +1,189 @@
+/**
+ * One-shot Python runs through a runner the kernel template forks (process runtime), against a
+ * real Jupyter Server, template and kernels: the same results as a context, the same limits, no
+ * process or file left behind, the fallback to a context's kernel when the template is down, and
+ * no way from a run to the template.
+ */
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ExecutionEvent, ExecutionResult } from '../../sandbox/api.js'
+import type { ProcessKernelRuntime } from '../../sandbox/runtimes/process/runtime.js'
+import { isAlive, until } from '../helpers/processes.js'
+import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
+
+const MAX_OUTPUT_CHARS = 100_000
+
+let s: RunningSandbox
+
+beforeAll(async () => {
+  s = await startSandbox({
+    kernelTemplate: true,
+    kernelMemoryMb: 1024,
+    interruptGraceMs: 1000,
+    maxOutputChars: MAX_OUTPUT_CHARS,
+    poolSize: { python: 1, javascript: 0, typescript: 0 },
+  })
+})
+afterAll(() => s?.close())
+
+const once = (code: string, timeout?: number) => s.client.runOnce({ code, timeout })
+const exploit = (file: string) => readFileSync(path.resolve('test/exploits', file), 'utf8')
+
+/** One-shot runs per path so far, from /metrics. */
+const runs = async () => {
+  const text = await (await fetch(`${s.baseUrl}/metrics`)).text()
+  const count = (p: string) =>
+    Number(new RegExp(`sandbox_one_shot_runs_total\\{path="${p}"\\} (\\d+)`).exec(text)?.[1] ?? 0)
+  return { runner: count('runner'), kernel: count('kernel') }
+}
+
+const templatePid = async () =>
+  (await (s.sandbox.runtime as ProcessKernelRuntime).kernelStarts())?.templatePid
+
+/** A result without what differs between two runs of the same code: timings and counts. */
+const comparable = ({ execution_time, execution_count, ...rest }: ExecutionResult) =>
+  JSON.parse(JSON.stringify(rest).replace(/In\[\d+\]/g, 'In[N]'))
+
+describe('one-shot runner', () => {
+  it('runs Python in a forked runner, not a kernel; JavaScript still takes a context', async () => {
+    const before = await runs()
+    expect((await once('print(6 * 7)')).output.stdout).toBe('42\n')
+    const js = await s.client.runOnce({ language: 'javascript', code: 'console.log(1)' })
+    expect(js.output.stdout).toBe('1\n')
+    expect(await runs()).toEqual({ runner: before.runner + 1, kernel: before.kernel + 1 })
+    expect((await s.client.listContexts()).total).toBe(0)
+  })
+
+  it('gives the same results as a context, but for timings and counts', async () => {
+    const cells = [
+      'import sys\nprint("out")\nprint("err", file=sys.stderr)\n{"answer": 6 * 7}',
+      'from IPython.display import HTML, display\ndisplay(HTML("<b>bold</b>"))\nprint("after")',
+      'import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()',
+      'def f():\n    return 1 / 0\n\nf()',
+      'import sys\nsys.stderr.write("warning\\n")',
+      '%%bash\necho "$((6 * 7))" from bash',
+      '!echo bang',
+      exploit('c09-stdin.py'),
+    ]
+    const id = (await s.client.createContext({ language: 'python' })).context_id
+    for (const code of cells) {
+      const inContext = await s.client.execute(id, { code })
+      const oneShot = await once(code)
+      expect(comparable(oneShot), code).toEqual(comparable(inContext))
+    }
+    await s.client.stopContext(id)
+    const figure = await once(cells[2] ?? '')
+    expect(figure.results[0]?.['image/png']).toMatch(/^iVBOR/)
+    expect((await once(cells[3] ?? '')).error?.traceback).toContain('ZeroDivisionError')
+    expect((await once(cells[7] ?? '')).error?.name).toBe('StdinNotImplementedError')
+  })
+
+  it('streams output as it comes, then the result', async () => {
+    const events: ExecutionEvent[] = []
+    const result = await s.client.runOnce(
+      { code: 'import time\nprint("a", flush=True)\ntime.sleep(0.2)\nprint("b")' },
+      { onEvent: (event) => void events.push(event) },
+    )
+    expect(events.map((event) => event.type)).toEqual(['stdout', 'stdout', 'end'])
+    expect(result.output.stdout).toBe('a\nb\n')
+  })
+
+  it('stops a run past its timeout, keeps its output, and runs the next one', async () => {
+    const result = await once('print("before", flush=True)\nwhile True:\n    pass', 1)
+    expect(result.success).toBe(false)
+    expect(result.error?.code).toBe('EXECUTION_TIMEOUT')
+    expect(result.error?.value).toContain('the run was stopped')
+    expect(result.output.stdout).toBe('before\n')
+    expect(result.context_restarted).toBe(false)
+    expect((await once('print("next")')).output.stdout).toBe('next\n')
+  })
+
+  it('kills a run that swallows the interrupt once the grace is over', async () => {
+    const swallow =
+      'while True:\n    try:\n        while True:\n            pass\n    except KeyboardInterrupt:\n        pass'
+    for (const code of [swallow, exploit('a02-swallow-interrupt.py')]) {
+      const result = await once(code, 1)
+      expect(result.error?.code, code).toBe('EXECUTION_TIMEOUT')
+    }
+  })
+
+  it('keeps the memory cap: growing and giant allocations raise MemoryError', async () => {
+    for (const file of ['a05-memory-bomb.py', 'a06-giant-allocation.py']) {
+      const result = await once(exploit(file), 30)
+      expect(result.error?.name, file).toBe('MemoryError')
+    }
+  })
+
+  it('reports a runner that exits under the code as EXECUTION_FAILED', async () => {
+    const result = await once('print("last words", flush=True)\nimport os\nos._exit(3)')
+    expect(result.error).toMatchObject({ code: 'EXECUTION_FAILED', reason: 'kernel_died' })
+    expect(result.error?.value).toContain('exited with status 3')
+    expect(result.output.stdout).toBe('last words\n')
+    expect(result.context_restarted).toBe(false)
+  })
+
+  it('cuts a stdout flood as a context does', async () => {
+    const result = await once(exploit('a13-stdout-flood.py'), 3)
+    expect(result.error?.code).toBe('EXECUTION_TIMEOUT')
+    expect(result.output.truncated).toBe(true)
+    expect(result.output.stdout.length).toBeLessThan(MAX_OUTPUT_CHARS + 500)
+    expect(result.output.stdout).toContain('characters of stdout truncated')
+  })
+
+  it('leaves no process of a run behind, nor its files, nor its state', async () => {
+    const started = await once(
+      'import subprocess\np = subprocess.Popen(["sleep", "100"])\nprint(p.pid)\nleak = 1\nopen("left.txt", "w").write("x")',
+    )
+    const child = Number(started.output.stdout)
+    expect(child).toBeGreaterThan(0)
+    await until(() => !isAlive(child))
+    const next = await once('import os\nprint(os.path.exists("left.txt"))\nleak')
+    expect(next.output.stdout).toBe('False\n')
+    expect(next.error?.name).toBe('NameError')
+  })
+
+  it('kills the run when the client goes away', async () => {
+    const controller = new AbortController()
+    let pid = 0
+    const running = s.client.runOnce(
+      { code: 'import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(100)' },
+      {
+        signal: controller.signal,
+        onEvent: (event) => {
+          if (event.type !== 'stdout') return
+          pid = Number(event.text)
+          controller.abort()
+        },
+      },
+    )
+    await expect(running).rejects.toThrow()
+    expect(pid).toBeGreaterThan(0)
+    await until(() => !isAlive(pid))
+  })
+
+  it('runs as a uid of its own that cannot signal the template', async () => {
+    const template = await templatePid()
+    expect(template).toBeGreaterThan(0)
+    const result = await once(
+      `import os\nprint(os.getuid())\nfor kill in (os.kill, os.killpg):\n    try:\n        kill(${template}, 9)\n    except PermissionError:\n        print("refused")`,
+    )
+    const [uid, ...refused] = result.output.stdout.trim().split('\n')
+    expect(Number(uid)).toBeGreaterThan(0)
+    expect(refused).toEqual(['refused', 'refused'])
+    expect(isAlive(template ?? 0)).toBe(true)
+  })
+
+  it('falls back to a context’s kernel while the template is down', async () => {
+    const template = await templatePid()
+    if (template === undefined) throw new Error('no kernel template')
+    const before = await runs()
+    process.kill(template, 'SIGKILL')
+    await until(() => !isAlive(template))
+    expect((await once('print("still")')).output.stdout).toBe('still\n')
+    expect((await runs()).kernel).toBe(before.kernel + 1)
+    // Once a new template runs, runs fork from it again.
+    await until(async () => ![undefined, template].includes(await templatePid()), 30_000)
+    await until(async () => (await once('print(1)')) && (await runs()).runner > before.runner)
+  })
+})
