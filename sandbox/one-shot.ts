@@ -3,7 +3,7 @@
  * of a cell run in a context (execution.ts): the runner sends the messages a kernel would.
  */
 import type { KernelMessage, ServerConnection } from '@jupyterlab/services'
-import type { ExecutionResult } from './api.js'
+import type { ExecutionError, ExecutionResult } from './api.js'
 import { SandboxError } from './errors.js'
 import {
   checkReply,
@@ -40,39 +40,65 @@ export async function executeRun(
 ): Promise<{ result: ExecutionResult } | { unavailable: string }> {
   const started = performance.now()
   const { timeoutMs, graceMs, signal: clientSignal } = options
-  const deadline = AbortSignal.timeout(timeoutMs + graceMs + RUN_DEADLINE_MARGIN_MS)
-  const signal = AbortSignal.any([clientSignal, deadline])
-  const collector = new OutputCollector(options.maxOutputChars, options.onEvent)
   const seen: Seen = { timedOut: false, broken: false }
-  const start = await startRun(settings, { ...run, timeoutMs, graceMs }, signal).catch((error) => {
-    if (error instanceof SandboxError || clientSignal.aborted) throw error
-    throw new SandboxError('UNAVAILABLE', 'The Jupyter Server could not be reached', {
-      cause: error,
+  // One signal for the request: the client going away, or our own deadline.
+  const controller = new AbortController()
+  const abort = () => controller.abort()
+  clientSignal.addEventListener('abort', abort, { once: true })
+  if (clientSignal.aborted) abort()
+  const deadline = setTimeout(
+    () => {
+      if (seen.reply === undefined) seen.timedOut = true
+      abort()
+    },
+    timeoutMs + graceMs + RUN_DEADLINE_MARGIN_MS,
+  )
+  const collector = new OutputCollector(options.maxOutputChars, options.onEvent)
+  try {
+    const request = { ...run, timeoutMs, graceMs }
+    const start = await startRun(settings, request, controller.signal).catch((error) => {
+      if (error instanceof SandboxError || controller.signal.aborted) throw error
+      throw new SandboxError('UNAVAILABLE', 'The Jupyter Server could not be reached', {
+        cause: error,
+      })
     })
-  })
-  if (start.kind === 'unavailable') return { unavailable: start.reason }
-  await follow(start.messages, collector, seen).catch(() => {
-    // Aborted by us (client gone, deadline), or the connection broke: the server went away.
-    seen.broken = !signal.aborted
-  })
-  if (deadline.aborted) seen.timedOut = true
-  if (seen.timedOut) {
-    collector.setError(timeoutError(timeoutMs, 'the run was stopped'))
-  } else if (seen.reply !== undefined) {
-    checkReply(collector, seen.reply)
-  } else if (seen.exit !== undefined) {
-    collector.setError(executionFailed('kernel_died', diedMessage(seen.exit)))
-  } else if (seen.broken) {
-    collector.setError(
-      executionFailed(
-        'kernel_lost',
-        'The Jupyter Server running this code stopped before it finished; run it again',
-      ),
-    )
+    if (start.kind === 'unavailable') return { unavailable: start.reason }
+    await follow(start.messages, collector, seen).catch(() => {
+      // Aborted by us (client gone, deadline), or the connection broke: the server went away.
+      seen.broken = !controller.signal.aborted
+    })
+  } finally {
+    clearTimeout(deadline)
+    clientSignal.removeEventListener('abort', abort)
   }
+  const error = verdict(seen, timeoutMs)
+  if (error) collector.setError(error)
+  else if (seen.reply !== undefined) checkReply(collector, seen.reply)
   return {
     result: finishExecution(collector, { started, restarted: false, onEvent: options.onEvent }),
   }
+}
+
+/** The sandbox's own error for how the run ended, if it did not end with its reply. */
+function verdict(seen: Seen, timeoutMs: number): ExecutionError | undefined {
+  if (seen.timedOut) return timeoutError(timeoutMs, 'the run was stopped')
+  if (seen.reply !== undefined) return undefined
+  if (seen.exit !== undefined) {
+    const how =
+      seen.exit < 0 ? `was killed by signal ${-seen.exit}` : `exited with status ${seen.exit}`
+    return executionFailed(
+      'kernel_died',
+      `The process running this code ${how} before the code finished; output up to then is kept`,
+    )
+  }
+  if (seen.broken) {
+    return executionFailed(
+      'kernel_lost',
+      'The Jupyter Server running this code stopped before it finished; run it again',
+    )
+  }
+  // The client went away: nobody reads this result.
+  return undefined
 }
 
 /** Feeds the run's kernel messages to the collector and notes what ends the run. */
@@ -96,9 +122,4 @@ async function follow(
   }
   // The stream ended without the runner's exit: the server went away under it.
   seen.broken = true
-}
-
-function diedMessage(status: number): string {
-  const how = status < 0 ? `was killed by signal ${-status}` : `exited with status ${status}`
-  return `The process running this code ${how} before the code finished; output up to then is kept`
 }
