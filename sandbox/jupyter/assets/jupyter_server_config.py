@@ -86,3 +86,5 @@ if _uids:
     os.umask(0o077)
 if os.environ.pop("SCI_KERNEL_TEMPLATE", "0") == "1":
     start_template()
+# POST /sci/runs: one-shot runs forked from the template (sci_runs.py); 503 while it is off.
+c.ServerApp.jpserver_extensions = {"sci_runs": True}

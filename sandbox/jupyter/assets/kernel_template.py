@@ -20,8 +20,10 @@
 # Protocol (SOCK_SEQPACKET, one JSON object per packet):
 #   → {"fork": id, "argv": [python, launcher.py, "-f", connection_file], "env": {...}, "cwd": dir,
 #      "uid": uid or null, "nproc": process limit of that uid, 0 for none}
+#   → {"run": id, "env", "cwd", "uid", "nproc"}: a one-shot run (sci_one_shot.py), not a kernel
 #   ← {"ready": pid, "threads": n}            once, after the imports
-#   ← {"forked": id, "pid": pid} + a pidfd of the child (SCM_RIGHTS), or {"failed": id, "error": …}
+#   ← {"forked": id, "pid": pid} + a pidfd of the child (SCM_RIGHTS), and for a run our end of a
+#      stream socket to it (the cell goes in, its messages come out), or {"failed": id, "error": …}
 #   ← {"exited": pid, "status": code}          when a child exits (negative: killed by a signal)
 # The template exits, killing its kernels' process groups, when the socket closes or the Jupyter
 # Server dies; kernels also watch the server themselves, so none outlives it.
@@ -55,6 +57,9 @@ PRELOAD = (
     # shell exists only in the forked kernel (imported here, plt.show() displayed nothing).
     "matplotlib",
     "matplotlib.font_manager",
+    # The kernel's patches of ipykernel (its launcher imports them) and the one-shot runner.
+    "sci_kernel",
+    "sci_one_shot",
 )
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -160,22 +165,36 @@ class Template:
                         return request
 
     def fork(self, request):
+        request_id = request.get("fork", request.get("run"))
+        ours = None
         try:
-            code = self.launcher(request["argv"][1])
+            if "run" in request:
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                request["fd"] = theirs.detach()
+            else:
+                request["code"] = self.launcher(request["argv"][1])
             gc.freeze()  # objects of the template stay in pages the child never writes
             pid = os.fork()
         except Exception as error:
-            self.send({"failed": request["fork"], "error": repr(error)})
+            if ours is not None:
+                ours.close()
+                os.close(request["fd"])
+            self.send({"failed": request_id, "error": repr(error)})
             return None
         if pid == 0:
-            request["code"] = code
+            if ours is not None:
+                ours.close()
             return 0
+        fds = [os.pidfd_open(pid)]  # before any reap, so it is this child's
+        if ours is not None:
+            os.close(request["fd"])
+            fds.append(ours.detach())
         self.children.add(pid)
-        pidfd = os.pidfd_open(pid)  # before any reap, so it is this child's
         try:
-            self.send({"forked": request["fork"], "pid": pid}, [pidfd])
+            self.send({"forked": request_id, "pid": pid}, fds)
         finally:
-            os.close(pidfd)
+            for fd in fds:
+                os.close(fd)
         return pid
 
     def reap(self):
@@ -222,8 +241,8 @@ def watch_server(pidfd):
     threading.Thread(target=watch, name="sci-server-watch", daemon=True).start()
 
 
-def become_kernel(template, request):
-    """In the forked child: detach from the template, then run the launcher as __main__."""
+def detach(template, request, argv):
+    """In the forked child: leaves the template for the request's uid, dir and env."""
     os.setsid()
     uid = request.get("uid")
     if uid is not None:
@@ -238,11 +257,19 @@ def become_kernel(template, request):
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    keep = template.server_pidfd
+    keep = {template.server_pidfd, request.get("fd", template.server_pidfd)}
+    # IPython opens /dev/null at import and closes it at exit: kept open, so that its close at
+    # exit cannot close whatever else got that descriptor number.
+    devnull = getattr(sys.modules.get("IPython.utils.io"), "devnull", None)
+    if devnull is not None and not devnull.closed:
+        keep.add(devnull.fileno())
+    keep = sorted(keep)
     template.control.detach()
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 1 << 20)
-    argv = request["argv"]
+    start = 3
+    for fd in keep:
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, 1 << 20)
     set_cmdline(argv)
     os.chdir(request["cwd"])
     os.environ.clear()
@@ -252,7 +279,7 @@ def become_kernel(template, request):
     random.seed()
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
-    watch_server(keep)
+    watch_server(template.server_pidfd)
     gc.enable()
     import types
 
@@ -261,7 +288,20 @@ def become_kernel(template, request):
     main.__builtins__ = __builtins__
     sys.modules["__main__"] = main
     sys.argv = argv[1:]
+    return main
+
+
+def become_kernel(template, request):
+    """In the forked child: detach from the template, then run the launcher as __main__."""
+    main = detach(template, request, request["argv"])
     exec(request["code"], main.__dict__)
+
+
+def become_one_shot(template, request):
+    import sci_one_shot
+
+    detach(template, request, [sys.executable, sci_one_shot.__file__])
+    sci_one_shot.run(request["fd"])
 
 
 def main():
@@ -288,6 +328,14 @@ def main():
     import atexit
     import traceback
 
+    if "run" in request:
+        try:
+            become_one_shot(template, request)  # exits when the cell has run
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        os._exit(1)
     code = 0
     try:
         become_kernel(template, request)

@@ -68,6 +68,7 @@ class KernelTemplate:
         self.started_at = 0.0
         self.requests = {}
         self.exits = {}
+        self.exit_waiters = {}
         self.children = set()
         self.next_id = 0
         self.attached = None
@@ -135,13 +136,16 @@ class KernelTemplate:
                 if "forked" in message:  # its start gave up waiting: nobody owns this kernel
                     self._kill_group(message["pid"])
             elif "forked" in message:
-                future.set_result((message["pid"], fds[0]))
+                future.set_result((message["pid"], fds))
             else:
                 future.set_exception(TemplateUnavailable(f"fork failed: {message['error']}"))
         elif "exited" in message:
             if message["exited"] in self.children:
                 self.children.discard(message["exited"])
                 self.exits[message["exited"]] = message["status"]
+            waiter = self.exit_waiters.pop(message["exited"], None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(message["status"])
 
     def _on_death(self):
         sock, proc = self.sock, self.proc
@@ -154,6 +158,10 @@ class KernelTemplate:
             proc.kill()
             code = proc.wait()
         self.children.clear()
+        for waiter in self.exit_waiters.values():
+            if not waiter.done():
+                waiter.set_result(UNKNOWN_EXIT)
+        self.exit_waiters.clear()
         for future in self.requests.values():
             if not future.done():
                 future.set_exception(TemplateUnavailable("the template died"))
@@ -185,6 +193,20 @@ class KernelTemplate:
 
     async def fork(self, argv, env, cwd, uid):
         """Forks a kernel (as `uid` unless None); returns (pid, pidfd). Raises TemplateUnavailable."""
+        pid, fds = await self._request({"fork": None, "argv": argv, "env": env, "cwd": cwd, "uid": uid})
+        return pid, fds[0]
+
+    async def run(self, env, cwd, uid):
+        """Forks a one-shot run (sci_one_shot.py); returns (pid, pidfd, socket to it)."""
+        pid, fds = await self._request({"run": None, "env": env, "cwd": cwd, "uid": uid})
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            self._kill_group(pid)
+            raise TemplateUnavailable("the template sent no socket with the run")
+        return pid, fds[0], socket.socket(fileno=fds[1])
+
+    async def _request(self, request):
         if not self.enabled:
             raise TemplateUnavailable("the template is off")
         self._attach()
@@ -203,7 +225,8 @@ class KernelTemplate:
         request_id = self.next_id
         future = asyncio.get_running_loop().create_future()
         self.requests[request_id] = future
-        request = {"fork": request_id, "argv": argv, "env": env, "cwd": cwd, "uid": uid, "nproc": KernelUids.nproc}
+        kind = "fork" if "fork" in request else "run"
+        request = {**request, kind: request_id, "nproc": KernelUids.nproc}
         try:
             self.sock.send(json.dumps(request).encode())
             return await asyncio.wait_for(future, FORK_TIMEOUT_S)
@@ -212,6 +235,15 @@ class KernelTemplate:
             if self.proc is not None:
                 self.proc.kill()  # stuck: the socket closes, it is respawned later
             raise TemplateUnavailable(f"no answer to a fork request: {error!r}") from None
+
+    async def wait_exit(self, pid):
+        """The exit status of a child the template forked, once it has exited."""
+        if pid in self.exits or pid not in self.children:
+            return self.exit_status(pid)
+        waiter = self.exit_waiters.get(pid)
+        if waiter is None:
+            waiter = self.exit_waiters[pid] = asyncio.get_running_loop().create_future()
+        return await waiter
 
     def exit_status(self, pid):
         """The exit status the template reported, None while unknown."""

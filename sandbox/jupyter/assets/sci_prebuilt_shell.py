@@ -123,15 +123,10 @@ def _drop():
     _shell = None
 
 
-def _fits(cls, argv, kwargs):
+def _fits(cls, kwargs):
     kernel = kwargs.get("parent")
-    app = getattr(kernel, "parent", None)
     return (
         cls is type(_shell)
-        and len(argv) == 2
-        and argv[0] == "-f"
-        and app is not None
-        and not app.loaded_config_files
         and _shell_part(kernel.config) == _built_config
         and kwargs.get("kernel") is kernel
         and kwargs.get("user_module") is None
@@ -139,6 +134,11 @@ def _fits(cls, argv, kwargs):
         and kwargs.get("compiler_class") is type(_shell.compile)
         and kwargs.get("profile_dir") is not None
     )
+
+
+def _fits_app(argv, kwargs):
+    app = getattr(kwargs.get("parent"), "parent", None)
+    return len(argv) == 2 and argv[0] == "-f" and app is not None and not app.loaded_config_files
 
 
 def _rebind_magics(shell):
@@ -193,6 +193,15 @@ def _adopt(shell, kernel, profile_dir):
 
 def arm(argv):
     """In a forked kernel, before its app initializes: the kernel's instance() call adopts or drops."""
+    _arm(lambda kwargs: _fits_app(argv, kwargs))
+
+
+def arm_one_shot():
+    """In a one-shot run (sci_one_shot.py), which has no app and reads no config file."""
+    _arm(lambda kwargs: True)
+
+
+def _arm(fits_app):
     if _shell is None:
         return
     instance = ZMQInteractiveShell.instance.__func__
@@ -201,7 +210,7 @@ def arm(argv):
         global _shell
         del ZMQInteractiveShell.instance  # back to SingletonConfigurable's
         shell, main = _shell, sys.modules.get("__main__")
-        if not args and _fits(cls, argv, kwargs):
+        if not args and _fits(cls, kwargs) and fits_app(kwargs):
             try:
                 _adopt(shell, kwargs["parent"], kwargs["profile_dir"])
                 return shell
@@ -212,4 +221,3 @@ def arm(argv):
         return instance(cls, *args, **kwargs)
 
     ZMQInteractiveShell.instance = classmethod(instance_once)
-
