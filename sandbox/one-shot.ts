@@ -24,7 +24,7 @@ const RUN_DEADLINE_MARGIN_MS = 5000 // 5 s
 export type RunOptions = Omit<ExecuteOptions, 'limitHit'>
 
 /** What a run's stream said, in order: the reply (unless timed out first), the timeout, the exit. */
-type Seen = { reply?: string; timedOut: boolean; exit?: number; broken: boolean }
+type Seen = { reply?: string; timedOut: boolean; exit?: number | null; broken: boolean }
 
 /**
  * Runs `code` once in a fresh runner process and returns its result, like executeCell: code that
@@ -85,7 +85,11 @@ function verdict(seen: Seen, timeoutMs: number): ExecutionError | undefined {
   if (seen.reply !== undefined) return undefined
   if (seen.exit !== undefined) {
     const how =
-      seen.exit < 0 ? `was killed by signal ${-seen.exit}` : `exited with status ${seen.exit}`
+      seen.exit === null
+        ? 'ended'
+        : seen.exit < 0
+          ? `was killed by signal ${-seen.exit}`
+          : `exited with status ${seen.exit}`
     return executionFailed(
       'kernel_died',
       `The process running this code ${how} before the code finished; output up to then is kept`,
@@ -114,7 +118,8 @@ async function follow(
     } else if (msg_type === 'sci_timeout') {
       if (seen.reply === undefined) seen.timedOut = true
     } else if (msg_type === 'sci_exit') {
-      seen.exit = Number(content.status)
+      // null when the server could not learn the status in time
+      seen.exit = typeof content.status === 'number' ? content.status : null
       return
     } else {
       collector.handle({ header: { msg_type }, content } as KernelMessage.IIOPubMessage)
