@@ -39,6 +39,8 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
   private server: JupyterServer | undefined
   private starting: Promise<JupyterServer> | undefined
   private readonly kernels = new Set<JupyterKernel>()
+  /** One-shot runs' cleanups still going on after their answer. */
+  private readonly cleanups = new Set<Promise<void>>()
   private closed = false
 
   private constructor(
@@ -125,14 +127,18 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
     }
   }
 
-  /**
-   * Python runs in a one-shot runner forked from the kernel template (see runInRunner).
-   */
+  /** Python runs in a one-shot runner forked from the kernel template (see runInRunner). */
   async runOnce(request: OneShotRequest): Promise<ExecutionResult | undefined> {
     if (request.language !== 'python' || !this.options.kernelTemplate) return undefined
     const server = await this.ensureServer()
     const { workspaceRoot, log } = this.options
-    return runInRunner({ server, uids: this.uids, workspaceRoot, log }, request)
+    const background = (cleanup: Promise<void>) => {
+      const tracked = cleanup
+        .catch((error) => log.warn({ err: error }, 'one-shot run cleanup failed'))
+        .finally(() => this.cleanups.delete(tracked))
+      this.cleanups.add(tracked)
+    }
+    return runInRunner({ server, uids: this.uids, workspaceRoot, log, background }, request)
   }
 
   /** Shuts every kernel down (pooled ones first), then the server. Idempotent. */
@@ -146,6 +152,7 @@ export class ProcessKernelRuntime implements KernelRuntime, AsyncDisposable {
       try {
         await (this.server ?? (await this.starting?.catch(() => undefined)))?.close()
       } finally {
+        await Promise.allSettled(this.cleanups)
         await this.uids?.close()
         await rm(this.runDir, { recursive: true, force: true })
       }
