@@ -1,13 +1,14 @@
 /**
  * One-shot Python runs through a runner the kernel template forks (process runtime), against a
  * real Jupyter Server, template and kernels: the same results as a context, the same limits, no
- * process or file left behind, the fallback to a context's kernel when the template is down, and
- * no way from a run to the template.
+ * process or file left behind, the fallback to a context's kernel when the template is down or
+ * off, no way from a run to the template, and runs without kernel uids.
  */
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ExecutionEvent, ExecutionResult } from '../../sandbox/api.js'
+import { loadConfig } from '../../sandbox/config.js'
 import type { ProcessKernelRuntime } from '../../sandbox/runtimes/process/runtime.js'
 import { isAlive, until } from '../helpers/processes.js'
 import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
@@ -186,5 +187,35 @@ describe('one-shot runner', () => {
     // Once a new template runs, runs fork from it again.
     await until(async () => ![undefined, template].includes(await templatePid()), 30_000)
     await until(async () => (await once('print(1)')) && (await runs()).runner > before.runner)
+  })
+})
+
+describe('one-shot runner without kernel uids (SANDBOX_KERNEL_UIDS=off)', () => {
+  it('runs in a runner as the service’s uid, and kills what the run left in its group', async () => {
+    await using off = await startSandbox({
+      kernelTemplate: true,
+      kernelUids: { ...loadConfig({}).kernelUids, mode: 'off' },
+      poolSize: { python: 0, javascript: 0, typescript: 0 },
+    })
+    const result = await off.client.runOnce({
+      code: 'import os, subprocess\np = subprocess.Popen(["sleep", "100"])\nprint(os.getuid(), p.pid)',
+    })
+    const [uid, child] = result.output.stdout.trim().split(' ').map(Number)
+    expect(uid).toBe(process.getuid?.())
+    await until(() => !isAlive(child ?? 0))
+    const text = await (await fetch(`${off.baseUrl}/metrics`)).text()
+    expect(text).toContain('sandbox_one_shot_runs_total{path="runner"} 1')
+  })
+})
+
+describe('one-shot runs with the kernel template off (SANDBOX_KERNEL_TEMPLATE=0)', () => {
+  it('runs Python in a fresh context’s kernel', async () => {
+    await using off = await startSandbox({
+      kernelTemplate: false,
+      poolSize: { python: 0, javascript: 0, typescript: 0 },
+    })
+    expect((await off.client.runOnce({ code: 'print(6 * 7)' })).output.stdout).toBe('42\n')
+    const text = await (await fetch(`${off.baseUrl}/metrics`)).text()
+    expect(text).toContain('sandbox_one_shot_runs_total{path="kernel"} 1')
   })
 })
