@@ -17,7 +17,8 @@ const oneShot = createRoute({
         'application/json': { schema: ExecutionResult },
         'text/event-stream': { schema: ExecutionResult },
       },
-      description: 'The result of running the code in a fresh context that is thrown away after',
+      description:
+        'The result of running the code in a fresh process (Python with the kernel template) or context, thrown away after',
     },
     400: json(ErrorBody, 'Invalid parameters'),
     401: json(ErrorBody, 'Missing or wrong API key'),

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ExecutionEvent, ExecutionResult } from '../../sandbox/api.js'
 import { loadConfig } from '../../sandbox/config.js'
 import type { ProcessKernelRuntime } from '../../sandbox/runtimes/process/runtime.js'
-import { isAlive, until } from '../helpers/processes.js'
+import { descendants, isAlive, until } from '../helpers/processes.js'
 import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
 
 const MAX_OUTPUT_CHARS = 100_000
@@ -187,6 +187,24 @@ describe('one-shot runner', () => {
     // Once a new template runs, runs fork from it again.
     await until(async () => ![undefined, template].includes(await templatePid()), 30_000)
     await until(async () => (await once('print(1)')) && (await runs()).runner > before.runner)
+  })
+  it('fails a run whose Jupyter Server dies under it, and runs the next on a new server', async () => {
+    let pid = 0
+    const result = await s.client.runOnce(
+      { code: 'import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(100)' },
+      {
+        onEvent: (event) => {
+          if (event.type !== 'stdout' || pid) return
+          pid = Number(event.text)
+          const server = descendants(process.pid).find((p) => p.cmdline.includes('jupyter_server'))
+          process.kill(server?.pid ?? 0, 'SIGKILL')
+        },
+      },
+    )
+    expect(result.error).toMatchObject({ code: 'EXECUTION_FAILED', reason: 'kernel_lost' })
+    expect(result.output.stdout).toBe(`${pid}\n`)
+    await until(() => !isAlive(pid))
+    expect((await once('print("again")')).output.stdout).toBe('again\n')
   })
 })
 
