@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import net, { type AddressInfo } from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { descendants } from '../helpers/processes.js'
 import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
 import { byId, runCli, spawnCli, writeCases } from './helpers.js'
 
@@ -136,6 +137,11 @@ describe('sandbox-eval --url', () => {
     expect(byId(run.stdout).wrong?.status).toBe('fail')
   })
 
+  /** One-shot cases running: Python ones in runner processes, the others in contexts. */
+  const running = () =>
+    s.sandbox.contexts.size +
+    descendants(process.pid).filter((p) => p.cmdline.includes('sci_one_shot.py')).length
+
   it('on SIGINT keeps every finished case, cancels the running ones and exits 130', async () => {
     const quick = Array.from({ length: 4 }, (_, i) => ({ id: `quick-${i}`, code: `print(${i})` }))
     const slow = Array.from({ length: 4 }, (_, i) => ({
@@ -149,7 +155,7 @@ describe('sandbox-eval --url', () => {
     const lines = async () =>
       (await readFile(output, 'utf8').catch(() => '')).split('\n').filter(Boolean)
     while ((await lines()).length < 4) await new Promise((r) => setTimeout(r, 50))
-    while (s.sandbox.contexts.size < 2) await new Promise((r) => setTimeout(r, 50))
+    while (running() < 2) await new Promise((r) => setTimeout(r, 50))
     const interruptedAt = Date.now()
     cli.kill('SIGINT')
     const run = await cli.done
@@ -158,9 +164,8 @@ describe('sandbox-eval --url', () => {
     const results = (await lines()).map((line) => JSON.parse(line))
     expect(results.map((r) => [r.id, r.status]).sort()).toEqual(quick.map((q) => [q.id, 'pass']))
     expect(run.stdout).toContain('4 of 8 cases finished')
-    // The cancelled cells were interrupted and their one-shot contexts thrown away.
-    for (let i = 0; s.sandbox.contexts.size > 0 && i < 100; i++)
-      await new Promise((r) => setTimeout(r, 50))
-    expect(s.sandbox.contexts.size).toBe(0)
+    // The cancelled cells were stopped and their one-shot runners (or contexts) thrown away.
+    for (let i = 0; running() > 0 && i < 100; i++) await new Promise((r) => setTimeout(r, 50))
+    expect(running()).toBe(0)
   })
 })
