@@ -120,11 +120,10 @@ async function follow(
     } else if (msg_type === 'sci_exit') {
       // null when the server could not learn the status in time
       seen.exit = typeof content.status === 'number' ? content.status : null
-      return
     } else {
       collector.handle({ header: { msg_type }, content } as KernelMessage.IIOPubMessage)
     }
   }
   // The stream ended without the runner's exit: the server went away under it.
-  seen.broken = true
+  if (seen.exit === undefined) seen.broken = true
 }

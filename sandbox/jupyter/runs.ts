@@ -31,9 +31,13 @@ export type RunRequest = {
 const RunMessage = z.object({ msg_type: z.string(), content: z.record(z.string(), z.unknown()) })
 export type RunMessage = z.infer<typeof RunMessage>
 
+/**
+ * A run the server took, as its message stream; or `unavailable` when the template cannot run
+ * code now (off, starting, dead, fork failed): nothing ran, run it elsewhere.
+ */
 export type RunStart =
-  /** The template cannot run code now (off, starting, dead, fork failed): run it elsewhere. */
-  { kind: 'unavailable'; reason: string } | { kind: 'running'; messages: AsyncIterable<RunMessage> }
+  | { kind: 'unavailable'; reason: string }
+  | { kind: 'running'; messages: AsyncIterable<RunMessage> }
 
 /**
  * Starts a run and returns its message stream once the server accepted it.
