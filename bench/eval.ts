@@ -176,7 +176,7 @@ type CpuSplit = { service: number; jupyter: number; kernels: number }
 
 function component(cmdline: string): keyof CpuSplit {
   if (cmdline.includes('jupyter_server')) return 'jupyter'
-  if (/kernel_template|python_kernel|tslab/.test(cmdline)) return 'kernels'
+  if (/kernel_template|python_kernel|sci_one_shot|tslab/.test(cmdline)) return 'kernels'
   return 'service'
 }
 

@@ -101,6 +101,15 @@ def prebuild_shell():
     sci_prebuilt_shell.build()
 
 
+def prepare_one_shot():
+    try:
+        import sci_one_shot
+
+        sci_one_shot.prepare()
+    except Exception as error:
+        print(f"kernel template: cannot prepare one-shot runs: {error!r}", file=sys.stderr)
+
+
 def thread_count():
     return len(os.listdir("/proc/self/task"))
 
@@ -312,6 +321,7 @@ def main():
     preload()
     template.launcher(os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_kernel.py"))
     prebuild_shell()
+    prepare_one_shot()
     drop_library_threads()
     gc.collect()
     gc.disable()

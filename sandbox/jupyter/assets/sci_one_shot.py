@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import threading
+import uuid
 
 from IPython.core.profiledir import ProfileDir
 from IPython.paths import get_ipython_dir
@@ -24,6 +25,7 @@ from ipykernel.ipkernel import IPythonKernel
 from jupyter_client.session import Session
 from traitlets.log import get_logger
 
+import sci_fast_init
 import sci_kernel
 import sci_prebuilt_shell
 
@@ -33,10 +35,8 @@ MPL_INLINE = "module://matplotlib_inline.backend_inline"
 class LineSession(Session):
     """Sends every message as a JSON line to a file descriptor instead of a ZMQ socket."""
 
-    def __init__(self, fd, **kwargs):
-        super().__init__(**kwargs)
-        self._fd = fd
-        self._lock = threading.Lock()
+    fd = None
+    _lock = threading.Lock()
 
     def send(self, stream, msg_or_type, content=None, parent=None, ident=None, buffers=None,
              track=False, header=None, metadata=None):
@@ -47,7 +47,7 @@ class LineSession(Session):
         with self._lock:
             view = memoryview(line)
             while view:
-                view = view[os.write(self._fd, view):]
+                view = view[os.write(self.fd, view):]
         return msg
 
 
@@ -95,6 +95,24 @@ def kernel_for(session, iopub):
     return kernel
 
 
+# Built by the template (prepare()): about 5 ms of traitlets work per run.
+_session = None
+
+
+def prepare():
+    """In the template, after its imports."""
+    global _session
+    _session = LineSession(key=b"")
+
+
+def session_for(fd):
+    session = _session or LineSession(key=b"")
+    session.fd = fd
+    session.session = str(uuid.uuid4())
+    session.username = os.environ.get("USER", "username")
+    return session
+
+
 def run(fd):
     """In the forked child, once it is the run's uid, dir and env: runs the cell, then exits."""
     code = 0
@@ -103,7 +121,8 @@ def run(fd):
         request = read_request(fd)
         sci_kernel.configure()
         os.environ.setdefault("MPLBACKEND", MPL_INLINE)  # as the kernel app does
-        session = LineSession(fd, key=b"")
+        sci_fast_init.start()  # traitlets' class caches, filled by the template, until user code
+        session = session_for(fd)
         iopub = LocalIOPubThread()
         iopub.start()
         sys.stdout = OutStream(session, iopub, "stdout")
@@ -122,6 +141,7 @@ def run(fd):
             },
         )
         kernel.set_parent([], parent)
+        sci_fast_init.stop()
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         loop.run_until_complete(kernel.execute_request(None, [], parent))

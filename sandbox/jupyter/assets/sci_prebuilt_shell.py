@@ -106,6 +106,9 @@ def build():
         )
         # The template's own __main__ and sys hooks stay as they were; each kernel sets them again.
         shell.restore_sys_module_state()
+        # The one extension every kernel's app loads: the app finds it loaded (a dropped shell's
+        # kernel loads it itself).
+        shell.extension_manager.load_extension("storemagic")
         _shell, _built_config = shell, _shell_part(copy.deepcopy(config))
     except Exception as error:
         print(f"kernel template: cannot prebuild the IPython shell: {error!r}", file=sys.stderr)

@@ -27,6 +27,7 @@ KERNEL_NAME = "sci-python"
 # socket open past that.
 DRAIN_S = 1.0
 EXIT_STATUS_TIMEOUT_S = 5.0
+_spec_env = None
 
 
 def _line(msg_type, content):
@@ -74,8 +75,10 @@ class RunHandler(APIHandler):
         uid = kernel_uid(home or cwd)
         if uid is not None and os.stat(cwd).st_uid != uid:
             raise web.HTTPError(400, "cwd is not owned by the run's uid")
-        spec = self.kernel_spec_manager.get_kernel_spec(KERNEL_NAME)
-        env = {**os.environ, **spec.env}
+        global _spec_env
+        if _spec_env is None:  # written before the server started, never changed after
+            _spec_env = self.kernel_spec_manager.get_kernel_spec(KERNEL_NAME).env
+        env = {**os.environ, **_spec_env}
         env.pop("PYTHONEXECUTABLE", None)
         return uid, (uid_env(env, home, uid) if uid is not None else env)
 
