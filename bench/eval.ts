@@ -1,15 +1,14 @@
 /**
  * CI evaluation throughput: jobs per second through sandbox-eval's path (embedded sandbox, the
- * one-shot route, a fresh kernel per job) at concurrency 1, 2, 4 and 8, on a trivial case and on a
- * pandas case, side by side in one run with the floor of a fresh `/usr/bin/python3 -c <same code>`
- * process per job.
+ * one-shot route: a one-shot run forked from the kernel template per job) at concurrency 1, 2, 4
+ * and 8, on a trivial case and on a pandas case, side by side in one run with the floor of a fresh
+ * `/usr/bin/python3 -c <same code>` process per job.
  * Each point also reports CPU seconds per job over the whole process tree (this process, the
- * Jupyter Server and every kernel), which bounds jobs/s on a machine of N cores at N / CPU, and
- * how it splits between the service (this process and its helpers), the Jupyter Server and the
- * kernels (the kernel template and every kernel it forked).
+ * Jupyter Server and every kernel or run), which bounds jobs/s on a machine of N cores at N / CPU,
+ * and how it splits between the service (this process and its helpers, the uid reaper included),
+ * the Jupyter Server and the kernels (the kernel template and every kernel and run it forked).
  *
- * Rates are steady state: the clock starts when the first `concurrency` jobs, which the pre-filled
- * warm pool serves at once, have finished.
+ * Rates are steady state: the clock starts when the first `concurrency` jobs have finished.
  *
  * Alone: `npx tsx bench/eval.ts` (BENCH_EVAL_N jobs per point, default 40).
  * From bench/run.ts: `table(await benchEval(n))`.
@@ -79,8 +78,8 @@ export async function measureEval(n = 40): Promise<EvalPoint[]> {
             latencyMs.push(result.time * 1000)
           },
         })
-        // Count the CPU of refilling the pool behind the batch and of the last kernels' shutdowns:
-        // from full pool to full pool, every job started one kernel and stopped one.
+        // Count the CPU of what goes on after the answers (the last runs' cleanup, any pool refill
+        // after a fallback to a kernel): from full pool to full pool.
         await sandbox.pool.filled()
         await new Promise((resolve) => setTimeout(resolve, 1000))
         const used = cpu()

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { vi } from 'vitest'
@@ -31,8 +31,12 @@ export async function spawnService(env: Record<string, string> = {}) {
   })
   // Keep reading its log so a full pipe never blocks it.
   child.stderr.resume()
+  // Its workspace root goes with it: nothing reuses it, and every file left in the shared temp
+  // dirs costs each later kernel uid cleanup on this machine a look.
   const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
+    child.once('exit', (code) => {
+      void rm(workspaceRoot, { recursive: true, force: true }).finally(() => resolve(code))
+    }),
   )
   const gone = () => child.exitCode !== null || child.signalCode !== null
   await vi
