@@ -76,6 +76,11 @@ describe('one-shot runner', () => {
     expect(figure.results[0]?.['image/png']).toMatch(/^iVBOR/)
     expect((await once(cells[3] ?? '')).error?.traceback).toContain('ZeroDivisionError')
     expect((await once(cells[7] ?? '')).error?.name).toBe('StdinNotImplementedError')
+    // The figure as its JSON, not the 8.6 MB of plotly.js first (sci_rich_output.py); its HTML
+    // has a random id, so it is not in the list above.
+    const plotly = await once('import plotly.graph_objects as go\ngo.Figure(go.Bar(y=[1, 3, 2]))')
+    expect(plotly.output.truncated).toBe(false)
+    expect(Object.keys(plotly.results[0] ?? {})).toContain('application/vnd.plotly.v1+json')
   })
 
   it('streams output as it comes (SSE), then the result', async () => {

@@ -122,6 +122,7 @@ def _address_space_bytes():
 def configure():
     """In the kernel (or one-shot run), before it runs anything: its caps, from its environment."""
     global MAX_OUTPUT_CHARS, TAIL_CHARS, MEMORY_BYTES
+    sci_rich_output.configure()
     MAX_OUTPUT_CHARS = int(os.environ.pop("SCI_KERNEL_MAX_OUTPUT_CHARS", "0"))
     TAIL_CHARS = MAX_OUTPUT_CHARS // 4
     # The cap is what the kernel may add to the address space it starts with, so that it means the

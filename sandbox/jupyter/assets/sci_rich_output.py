@@ -18,7 +18,10 @@ PLOTLY_MIME = "application/vnd.plotly.v1+json"
 # budget (SANDBOX_MAX_OUTPUT_CHARS, 1 MiB by default), so it is left out with a note.
 MAX_HTML_CHARS = 256 * 1024
 
-os.environ.setdefault("PLOTLY_RENDERER", "plotly_mimetype")
+
+def configure():
+    """In the kernel (or run), whose environment the template's import did not see."""
+    os.environ.setdefault("PLOTLY_RENDERER", "plotly_mimetype")
 
 
 def with_html(data):
