@@ -1,8 +1,9 @@
 # The Python kernel template ("zygote"). Started once per Jupyter Server by sci_kernel_provisioner.py,
 # it imports ipykernel, IPython and the scientific stack (about 1 CPU-second, once) and builds the
 # kernels' IPython shell, which each kernel adopts as its own (sci_prebuilt_shell.py), then forks one
-# fresh kernel per request on its control socket. It never runs user code, and its children never
-# fork for it: every kernel comes from this pristine state.
+# fresh kernel per request on its control socket, or a one-shot run (sci_one_shot.py: one cell, then
+# exit; served by sci_runs.py). It never runs user code, and its children never fork for it: every
+# kernel and run comes from this pristine state.
 #
 # Fork safety: before a fork this process has one thread, no ZMQ context, no event loop and no
 # open files but its control socket, a pidfd of the Jupyter Server and a wakeup pipe. OpenBLAS
