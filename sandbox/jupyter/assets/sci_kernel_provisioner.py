@@ -193,12 +193,12 @@ class KernelTemplate:
 
     async def fork(self, argv, env, cwd, uid):
         """Forks a kernel (as `uid` unless None); returns (pid, pidfd). Raises TemplateUnavailable."""
-        pid, fds = await self._request({"fork": None, "argv": argv, "env": env, "cwd": cwd, "uid": uid})
+        pid, fds = await self._request("fork", {"argv": argv, "env": env, "cwd": cwd, "uid": uid})
         return pid, fds[0]
 
     async def run(self, env, cwd, uid):
         """Forks a one-shot run (sci_one_shot.py); returns (pid, pidfd, socket to it)."""
-        pid, fds = await self._request({"run": None, "env": env, "cwd": cwd, "uid": uid})
+        pid, fds = await self._request("run", {"env": env, "cwd": cwd, "uid": uid})
         if len(fds) != 2:
             for fd in fds:
                 os.close(fd)
@@ -206,7 +206,7 @@ class KernelTemplate:
             raise TemplateUnavailable("the template sent no socket with the run")
         return pid, fds[0], socket.socket(fileno=fds[1])
 
-    async def _request(self, request):
+    async def _request(self, kind, fields):
         if not self.enabled:
             raise TemplateUnavailable("the template is off")
         self._attach()
@@ -225,8 +225,7 @@ class KernelTemplate:
         request_id = self.next_id
         future = asyncio.get_running_loop().create_future()
         self.requests[request_id] = future
-        kind = "fork" if "fork" in request else "run"
-        request = {**request, kind: request_id, "nproc": KernelUids.nproc}
+        request = {kind: request_id, **fields, "nproc": KernelUids.nproc}
         try:
             self.sock.send(json.dumps(request).encode())
             return await asyncio.wait_for(future, FORK_TIMEOUT_S)

@@ -124,7 +124,7 @@ class RunHandler(APIHandler):
 
         timers.append(loop.call_later(body["timeout_ms"] / 1000, time_out))
         self.set_header("Content-Type", "application/x-ndjson")
-        pending = b""
+        pending = []  # the start of a line not yet complete
         drain_until = None
         try:
             while True:
@@ -148,12 +148,14 @@ class RunHandler(APIHandler):
                     chunk = b""
                 if not chunk:
                     break
-                pending += chunk
-                complete, _, pending = pending.rpartition(b"\n")
-                if complete:
-                    # Whole lines only, so that a sci_timeout line never lands inside one.
-                    self.write(complete + b"\n")
-                    await self.flush()
+                # Whole lines only, so that a sci_timeout line never lands inside one.
+                end = chunk.rfind(b"\n") + 1
+                if end == 0:
+                    pending.append(chunk)
+                    continue
+                self.write(b"".join([*pending, chunk[:end]]))
+                pending = [chunk[end:]]
+                await self.flush()
             try:
                 status = await asyncio.wait_for(template.wait_exit(pid), EXIT_STATUS_TIMEOUT_S)
             except asyncio.TimeoutError:
