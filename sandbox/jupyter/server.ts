@@ -135,12 +135,18 @@ export class JupyterServer {
 
   /**
    * Kernel starts by path since this server started: forked from the template or started cold
-   * (template off, starting, dead or unable to fork), and the template's pid while it runs.
+   * (template off, starting, dead or unable to fork), and the templates' pids while they run.
    */
   async kernelStarts(): Promise<KernelStarts> {
     try {
       const stats = JSON.parse(await readFile(path.join(this.runtimeDir, STARTS_FILE), 'utf8'))
-      return { template: 0, cold: 0, ...stats.starts, templatePid: stats.template_pid ?? undefined }
+      return {
+        template: 0,
+        cold: 0,
+        ...stats.starts,
+        templatePid: stats.template_pid ?? undefined,
+        stdlibTemplatePid: stats.stdlib_template_pid ?? undefined,
+      }
     } catch {
       // No Python kernel started yet and no template: nothing written.
       return { template: 0, cold: 0 }
@@ -181,8 +187,16 @@ export class JupyterServer {
   }
 }
 
-/** Kernel starts per path, as the provisioner counts them (sci_kernel_provisioner.py). */
-export type KernelStarts = { template: number; cold: number; templatePid?: number }
+/**
+ * Kernel starts per path, as the provisioner counts them (sci_kernel_provisioner.py); the pids of
+ * the scientific template (kernels and runs) and of the stdlib one (runs of stdlib-only code).
+ */
+export type KernelStarts = {
+  template: number
+  cold: number
+  templatePid?: number
+  stdlibTemplatePid?: number
+}
 
 /** Written by the provisioner into the server's runtime dir. */
 const STARTS_FILE = 'sci-kernel-starts.json'

@@ -39,8 +39,15 @@ const runs = async () => {
   return { runner: count('runner'), kernel: count('kernel') }
 }
 
-const templatePid = async () =>
-  (await (s.sandbox.runtime as ProcessKernelRuntime).kernelStarts())?.templatePid
+const templatePids = async () => {
+  const starts = await (s.sandbox.runtime as ProcessKernelRuntime).kernelStarts()
+  return { scientific: starts?.templatePid, stdlib: starts?.stdlibTemplatePid }
+}
+const templatePid = async () => (await templatePids()).scientific
+
+/** The pid of the template that forked the run of `code`. */
+const forkedBy = async (code: string) =>
+  Number((await once(`${code}\nimport os\nprint(os.getppid())`)).output.stdout.trim())
 
 /** A result without what differs between two runs of the same code: timings and counts. */
 const comparable = ({ execution_time, execution_count, ...rest }: ExecutionResult) =>
@@ -169,24 +176,60 @@ describe('one-shot runner', () => {
     await until(() => !isAlive(pid))
   })
 
-  it('runs as a uid of its own that cannot signal the template', async () => {
-    const template = await templatePid()
-    expect(template).toBeGreaterThan(0)
-    const result = await once(
-      `import os\nprint(os.getuid())\nfor kill in (os.kill, os.killpg):\n    try:\n        kill(${template}, 9)\n    except PermissionError:\n        print("refused")`,
+  it('forks stdlib-only code from the stdlib template, other code from the scientific one', async () => {
+    // The first run of stdlib-only code starts the stdlib template; the scientific one serves
+    // such runs until it is ready.
+    await until(async () => {
+      const parent = await forkedBy('')
+      return parent === (await templatePids()).stdlib
+    }, 30_000)
+    const { scientific, stdlib } = await templatePids()
+    expect(scientific).not.toBe(stdlib)
+    expect(await forkedBy('import json, os.path\nfrom collections import Counter')).toBe(stdlib)
+    expect(await forkedBy('import pandas')).toBe(scientific)
+    expect(await forkedBy('def f():\n    import numpy')).toBe(scientific)
+    expect(await forkedBy('!true')).toBe(scientific) // IPython syntax
+    // The stdlib template has not imported the scientific stack; a run may still import it.
+    const imported = await once(
+      'import sys\nprint("numpy" in sys.modules)\nimport importlib\nprint(importlib.import_module("numpy").arange(3).sum())',
     )
-    const [uid, ...refused] = result.output.stdout.trim().split('\n')
-    expect(Number(uid)).toBeGreaterThan(0)
-    expect(refused).toEqual(['refused', 'refused'])
-    expect(isAlive(template ?? 0)).toBe(true)
+    expect(imported.output.stdout).toBe('False\n3\n')
   })
 
-  it('falls back to a context’s kernel while the template is down', async () => {
-    const template = await templatePid()
-    if (template === undefined) throw new Error('no kernel template')
+  it('runs stdlib-only code from the scientific template while the stdlib one is down', async () => {
+    const { scientific, stdlib } = await templatePids()
+    if (stdlib === undefined) throw new Error('no stdlib template')
     const before = await runs()
-    process.kill(template, 'SIGKILL')
-    await until(() => !isAlive(template))
+    process.kill(stdlib, 'SIGKILL')
+    await until(() => !isAlive(stdlib))
+    expect(await forkedBy('x = "still"')).toBe(scientific)
+    expect(await runs()).toEqual({ runner: before.runner + 1, kernel: before.kernel })
+    // It is started again after a delay; runs of stdlib-only code fork from it again.
+    await until(async () => ![undefined, stdlib].includes((await templatePids()).stdlib), 30_000)
+    await until(async () => (await forkedBy('')) === (await templatePids()).stdlib, 30_000)
+  })
+
+  it('runs as a uid of its own that cannot signal either template', async () => {
+    const { scientific, stdlib } = await templatePids()
+    for (const template of [scientific, stdlib]) {
+      expect(template).toBeGreaterThan(0)
+      const result = await once(
+        `import os\nprint(os.getuid())\nfor kill in (os.kill, os.killpg):\n    try:\n        kill(${template}, 9)\n    except PermissionError:\n        print("refused")`,
+      )
+      const [uid, ...refused] = result.output.stdout.trim().split('\n')
+      expect(Number(uid)).toBeGreaterThan(0)
+      expect(refused).toEqual(['refused', 'refused'])
+      expect(isAlive(template ?? 0)).toBe(true)
+    }
+  })
+
+  it('falls back to a context’s kernel while the templates are down', async () => {
+    const { scientific, stdlib } = await templatePids()
+    if (scientific === undefined || stdlib === undefined) throw new Error('no kernel template')
+    const before = await runs()
+    for (const pid of [scientific, stdlib]) process.kill(pid, 'SIGKILL')
+    await until(() => !isAlive(scientific) && !isAlive(stdlib))
+    const template = scientific
     expect((await once('print("still")')).output.stdout).toBe('still\n')
     expect((await runs()).kernel).toBe(before.kernel + 1)
     // Once a new template runs, runs fork from it again.

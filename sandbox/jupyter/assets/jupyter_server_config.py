@@ -71,10 +71,10 @@ def _create_connected_socket(self, channel, identity=None):
 ConnectionFileMixin._create_connected_socket = _create_connected_socket
 
 
-# Python kernels forked from a warm template (sci_kernel_provisioner.py); the kernelspec names the
-# provisioner, whose entry point is found in this directory. Started now, so that it has finished
-# its imports by the time the warm pool asks for kernels.
-from sci_kernel_provisioner import start_template  # noqa: E402
+# Python kernels forked from a warm template (sci_templates.py, sci_kernel_provisioner.py); the
+# kernelspec names the provisioner, whose entry point is found in this directory. Started now, so
+# that it has finished its imports by the time the warm pool asks for kernels.
+from sci_templates import start_template  # noqa: E402
 from sci_kernel_uids import configure_uids  # noqa: E402
 
 # "start:count:nproc": each kernel runs as the uid that owns its start directory. Then nothing the

@@ -1,8 +1,9 @@
-# The Python kernel template ("zygote"). Started once per Jupyter Server by sci_kernel_provisioner.py,
-# it imports ipykernel, IPython and the scientific stack (about 1 CPU-second, once) and builds the
-# kernels' IPython shell, which each kernel adopts as its own (sci_prebuilt_shell.py), then forks one
-# fresh kernel per request on its control socket, or a one-shot run (sci_one_shot.py: one cell, then
-# exit; served by sci_runs.py). It never runs user code, and its children never fork for it: every
+# The Python kernel template ("zygote"). Started once per Jupyter Server and flavour by
+# sci_templates.py, it imports ipykernel, IPython and, in the scientific flavour, numpy, pandas and
+# matplotlib (about 1 CPU-second, once; the stdlib flavour, for one-shot runs, stops before the
+# scientific stack) and builds the kernels' IPython shell, which each kernel adopts as its own
+# (sci_prebuilt_shell.py), then forks one fresh kernel per request on its control socket, or a
+# one-shot run (sci_one_shot.py: one cell, then exit; served by sci_runs.py). It never runs user code, and its children never fork for it: every
 # kernel and run comes from this pristine state.
 #
 # Fork safety: before a fork this process has one thread, no ZMQ context, no event loop and no
@@ -52,27 +53,31 @@ PRELOAD = (
     "IPython.core.completerlib",
     "IPython.extensions.storemagic",  # loaded by every kernel's app
     "jupyter_client.session",
+    # The kernel's patches of ipykernel (its launcher imports them) and the one-shot runner.
+    "sci_kernel",
+    "sci_one_shot",
+)
+# The scientific flavour's (sci_templates.py); the stdlib flavour stops at PRELOAD.
+SCIENTIFIC_PRELOAD = (
     "numpy",
     "pandas",
     # Not pyplot nor matplotlib_inline: they hook into the IPython shell when imported, and the
     # shell exists only in the forked kernel (imported here, plt.show() displayed nothing).
     "matplotlib",
     "matplotlib.font_manager",
-    # The kernel's patches of ipykernel (its launcher imports them) and the one-shot runner.
-    "sci_kernel",
-    "sci_one_shot",
 )
 
 libc = ctypes.CDLL(None, use_errno=True)
 
 
-def preload():
+def preload(flavour):
     import importlib
 
     from sci_without_debugpy import without_debugpy
 
+    scientific = flavour == "scientific"
     with without_debugpy():
-        for name in PRELOAD:
+        for name in PRELOAD + (SCIENTIFIC_PRELOAD if scientific else ()):
             try:
                 importlib.import_module(name)
             except Exception as error:  # an interpreter without pandas still gets fast kernels
@@ -83,6 +88,8 @@ def preload():
         sci_fast_init.warm()
     except Exception as error:
         print(f"kernel template: cannot warm kernel initialization: {error!r}", file=sys.stderr)
+    if not scientific:
+        return
     # Builds or loads matplotlib's font cache now, not in every kernel.
     try:
         import matplotlib.font_manager
@@ -315,11 +322,11 @@ def become_one_shot(template, request):
 
 
 def main():
-    control_fd, server_pid = int(sys.argv[1]), int(sys.argv[2])
+    control_fd, server_pid, flavour = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     template = Template(control_fd, server_pid)
     started = time.monotonic()
-    preload()
+    preload(flavour)
     template.launcher(os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_kernel.py"))
     prebuild_shell()
     prepare_one_shot()
@@ -330,7 +337,8 @@ def main():
     # memory or descriptors through ptrace or /proc where the user lacks CAP_SYS_PTRACE.
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     print(
-        f"kernel template ready in {time.monotonic() - started:.2f} s, {thread_count()} thread(s)",
+        f"kernel template ({flavour}) ready in {time.monotonic() - started:.2f} s,"
+        f" {thread_count()} thread(s)",
         file=sys.stderr,
     )
     request = template.serve()

@@ -3,31 +3,73 @@
 # every process it starts: a run is the template's child, watched here through a pidfd, and killed
 # with its process group when it times out, when the client goes away, or once it has exited.
 #
+# Code that imports only the standard library runs in the stdlib template, the rest in the
+# scientific one (sci_templates.py).
+#
 # Body: {"code", "cwd": the run's dir, "home": its home or null, "timeout_ms", "grace_ms"}; with
 # kernel uids the run becomes the owner of `home` (a kernel uid), which must own `cwd` too.
 # 503 {"message"} when the template cannot run it (the caller starts a kernel instead); else 200
 # and application/x-ndjson: the run's messages, one {"msg_type", "content"} per line, possibly
 # {"msg_type": "sci_timeout"} (then SIGINT; SIGKILL after grace_ms), and last
 # {"msg_type": "sci_exit", "content": {"status": exit code, negative: killed by that signal}}.
+import ast
 import asyncio
 import json
 import os
 import signal
+import sys
 import time
 
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from sci_kernel_provisioner import KernelTemplate, TemplateUnavailable
 from sci_kernel_uids import kernel_uid, uid_env
+from sci_templates import STDLIB, KernelTemplate, TemplateUnavailable, start_template
 
 KERNEL_NAME = "sci-python"
 # How long a run's messages are still read once it has exited: a process it forked may hold the
 # socket open past that.
 DRAIN_S = 1.0
 EXIT_STATUS_TIMEOUT_S = 5.0
+# Longer code goes to the scientific template unparsed: parsing blocks the server's loop.
+STDLIB_PARSE_MAX_CHARS = 64 * 1024
 _spec_env = None
+
+
+def imports_only_stdlib(code):
+    """Whether the code, as Python, imports nothing beyond the standard library. IPython's own
+    syntax (magics, !shell) does not parse: the scientific template takes it, as it takes code that
+    imports anything else. Imports made another way (importlib, exec) still work in the stdlib
+    template: they only take their import time."""
+    if len(code) > STDLIB_PARSE_MAX_CHARS:
+        return False
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] if node.level == 0 else [""]
+        else:
+            continue
+        if any(name.partition(".")[0] not in sys.stdlib_module_names for name in names):
+            return False
+    return True
+
+
+def templates_for(code):
+    """The templates to try for a run, in order: the stdlib one first when the code fits it (it is
+    started by the first such run, which the scientific one serves)."""
+    scientific = KernelTemplate.instance()
+    if not (scientific.enabled and imports_only_stdlib(code)):
+        return [scientific]
+    stdlib = KernelTemplate.instance(STDLIB)
+    if not stdlib.enabled:
+        start_template(STDLIB)
+    return [stdlib, scientific]
 
 
 def _line(msg_type, content):
@@ -89,12 +131,15 @@ class RunHandler(APIHandler):
             uid, env = self._env(body["cwd"], body["home"])
         except (OSError, RuntimeError) as error:
             raise web.HTTPError(400, str(error)) from None
-        template = KernelTemplate.instance()
         started = time.monotonic()
-        try:
-            pid, pidfd, sock = await template.run(env, body["cwd"], uid)
-        except TemplateUnavailable as error:
-            return self._fail(503, str(error))
+        for template in templates_for(body["code"]):
+            try:
+                pid, pidfd, sock = await template.run(env, body["cwd"], uid)
+                break
+            except TemplateUnavailable as error:
+                unavailable = error
+        else:
+            return self._fail(503, str(unavailable))
         self.run_pid = pid
         status = None
         try:
@@ -105,7 +150,11 @@ class RunHandler(APIHandler):
             sock.close()
             template.forget(pid)
             self.log.info(
-                "sci-run pid=%d ms=%.1f status=%s", pid, (time.monotonic() - started) * 1000, status
+                "sci-run pid=%d template=%s ms=%.1f status=%s",
+                pid,
+                template.flavour,
+                (time.monotonic() - started) * 1000,
+                status,
             )
 
     async def _relay(self, template, pid, pidfd, sock, body):
