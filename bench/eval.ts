@@ -8,7 +8,9 @@
  * and how it splits between the service (this process and its helpers, the uid reaper included),
  * the Jupyter Server and the kernels (the kernel template and every kernel and run it forked).
  *
- * Rates are steady state: the clock starts when the first `concurrency` jobs have finished.
+ * Rates are steady state: the clock starts when the first `concurrency` jobs have finished, and
+ * the sandbox has its templates ready (the stdlib one, which forks runs of stdlib-only code, is
+ * started once the scientific one is: about 0.8 CPU-seconds, once per sandbox, not counted).
  *
  * Alone: `npx tsx bench/eval.ts` (BENCH_EVAL_N jobs per point, default 40).
  * From bench/run.ts: `table(await benchEval(n))`.
@@ -18,9 +20,12 @@ import { readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { startEmbeddedSandbox } from '../client/embedded.js'
+import type { SandboxClient } from '../client/sandbox-client.js'
 import { parseCases } from '../eval/cases.js'
 import { embeddedDefaults, RETRY_LIMIT_MS } from '../eval/evaluate.js'
 import { runAll } from '../eval/runner.js'
+import { ProcessKernelRuntime } from '../sandbox/runtimes/process/runtime.js'
+import type { KernelRuntime } from '../sandbox/runtimes/runtime.js'
 import { descendants } from '../test/helpers/processes.js'
 import { type Row, summarize } from './stats.js'
 
@@ -55,6 +60,7 @@ export async function measureEval(n = 40): Promise<EvalPoint[]> {
     })
     const { client, sandbox } = embedded
     try {
+      await templatesReady(client, sandbox.runtime)
       for (const workload of WORKLOADS) {
         await sandbox.pool.filled()
         const cases = Array.from({ length: n }, (_, i) =>
@@ -138,6 +144,19 @@ export function evalTable(points: EvalPoint[]): string {
     )
   }
   return lines.join('\n')
+}
+
+/** Waits until a run of stdlib-only code forks from the stdlib template. */
+async function templatesReady(client: SandboxClient, runtime: KernelRuntime): Promise<void> {
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (!(runtime instanceof ProcessKernelRuntime)) return
+    const { stdlibTemplatePid } = (await runtime.kernelStarts()) ?? {}
+    const run = await client.runOnce({ code: 'import os\nprint(os.getppid())' })
+    if (stdlibTemplatePid !== undefined && Number(run.output.stdout) === stdlibTemplatePid) return
+    if (Date.now() > deadline) throw new Error('the stdlib kernel template did not start')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
 }
 
 /** Jobs/s from completion times, after the first `skip` completions (the warm pool's burst). */

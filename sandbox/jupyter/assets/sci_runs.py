@@ -61,8 +61,7 @@ def imports_only_stdlib(code):
 
 
 def templates_for(code):
-    """The templates to try for a run, in order: the stdlib one first when the code fits it (it is
-    started by the first such run, which the scientific one serves)."""
+    """The templates to try for a run, in order: the stdlib one first when the code fits it."""
     scientific = KernelTemplate.instance()
     if not (scientific.enabled and imports_only_stdlib(code)):
         return [scientific]
