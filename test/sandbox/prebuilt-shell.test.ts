@@ -26,8 +26,10 @@ const exec = (id: string, code: string) => s.client.execute(id, { code })
 const stdout = async (id: string, code: string) => (await exec(id, code)).output.stdout.trim()
 const json = async (id: string, code: string) => JSON.parse(await stdout(id, code))
 
+/** The scientific template (kernels fork from it), not the stdlib one (one-shot runs only). */
+const SCIENTIFIC_TEMPLATE = /kernel_template\.py \d+ \d+ scientific /
 const templatePid = () =>
-  descendants(process.pid).find((p) => p.cmdline.includes('kernel_template.py'))?.pid
+  descendants(process.pid).find((p) => SCIENTIFIC_TEMPLATE.test(p.cmdline))?.pid
 
 beforeAll(async () => {
   s = await startSandbox({

@@ -44,8 +44,10 @@ const sockets = (pid: number) => {
   })
   return new Set(links.filter((link) => link.startsWith('socket:')))
 }
+/** The scientific template (kernels fork from it), not the stdlib one (one-shot runs only). */
+const SCIENTIFIC_TEMPLATE = /kernel_template\.py \d+ \d+ scientific /
 const templatePid = () =>
-  descendants(jupyterServer()).find((p) => p.cmdline.includes('kernel_template.py'))?.pid
+  descendants(jupyterServer()).find((p) => SCIENTIFIC_TEMPLATE.test(p.cmdline))?.pid
 
 beforeAll(async () => {
   s = await startSandbox({
