@@ -3,8 +3,8 @@
 # matplotlib (about 1 CPU-second, once; the stdlib flavour, for one-shot runs, stops before the
 # scientific stack) and builds the kernels' IPython shell, which each kernel adopts as its own
 # (sci_prebuilt_shell.py), then forks one fresh kernel per request on its control socket, or a
-# one-shot run (sci_one_shot.py: one cell, then exit; served by sci_runs.py). It never runs user code, and its children never fork for it: every
-# kernel and run comes from this pristine state.
+# one-shot run (sci_one_shot.py: one cell, then exit; served by sci_runs.py). It never runs user
+# code, and its children never fork for it: every kernel and run comes from this pristine state.
 #
 # Fork safety: before a fork this process has one thread, no ZMQ context, no event loop and no
 # open files but its control socket, a pidfd of the Jupyter Server and a wakeup pipe. OpenBLAS

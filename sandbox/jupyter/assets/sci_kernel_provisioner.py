@@ -1,9 +1,10 @@
 # Kernel provisioner that starts Python kernels by forking them from a warm template process
-# (kernel_template.py, run by sci_templates.py) instead of starting a new interpreter: about 0.6 s of imports saved per
-# kernel. Runs inside the Jupyter Server, which stays the owner of every kernel: poll, signals,
-# interrupt, restart, shutdown and kill all go through here as with jupyter_client's
-# LocalProvisioner, which this extends and falls back to (a Popen of the kernelspec's argv) when
-# the template is off, still starting after a respawn, dead or unable to fork.
+# (kernel_template.py, run by sci_templates.py) instead of starting a new interpreter: about 0.6 s
+# of imports saved per kernel. Runs inside the Jupyter Server, which stays the owner of every
+# kernel: poll, signals, interrupt, restart, shutdown and kill all go through here as with
+# jupyter_client's LocalProvisioner, which this extends and falls back to (a Popen of the
+# kernelspec's argv) when the template is off, still starting after a respawn, dead or unable to
+# fork.
 #
 # Found by jupyter_client through the entry point in sci_kernel_template-1.0.dist-info (this
 # directory is on the server's sys.path); a kernelspec asks for it in
