@@ -146,12 +146,13 @@ export function evalTable(points: EvalPoint[]): string {
   return lines.join('\n')
 }
 
-/** Waits until a run of stdlib-only code forks from the stdlib template. */
+/** Waits until a run of stdlib-only code forks from the stdlib template (when templates are on). */
 async function templatesReady(client: SandboxClient, runtime: KernelRuntime): Promise<void> {
+  if (!(runtime instanceof ProcessKernelRuntime)) return
   const deadline = Date.now() + 60_000
   for (;;) {
-    if (!(runtime instanceof ProcessKernelRuntime)) return
-    const { stdlibTemplatePid } = (await runtime.kernelStarts()) ?? {}
+    const { templatePid, stdlibTemplatePid } = (await runtime.kernelStarts()) ?? {}
+    if (templatePid === undefined) return // templates off (SANDBOX_KERNEL_TEMPLATE)
     const run = await client.runOnce({ code: 'import os\nprint(os.getppid())' })
     if (stdlibTemplatePid !== undefined && Number(run.output.stdout) === stdlibTemplatePid) return
     if (Date.now() > deadline) throw new Error('the stdlib kernel template did not start')

@@ -46,7 +46,7 @@ def imports_only_stdlib(code):
         return False
     try:
         tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+    except Exception:  # SyntaxError, or deep nesting's RecursionError: the scientific one runs it
         return False
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
