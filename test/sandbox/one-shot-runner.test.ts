@@ -43,7 +43,6 @@ const templatePids = async () => {
   const starts = await (s.sandbox.runtime as ProcessKernelRuntime).kernelStarts()
   return { scientific: starts?.templatePid, stdlib: starts?.stdlibTemplatePid }
 }
-const templatePid = async () => (await templatePids()).scientific
 
 /** The pid of the template that forked the run of `code`. */
 const forkedBy = async (code: string) =>
@@ -177,8 +176,8 @@ describe('one-shot runner', () => {
   })
 
   it('forks stdlib-only code from the stdlib template, other code from the scientific one', async () => {
-    // The first run of stdlib-only code starts the stdlib template; the scientific one serves
-    // such runs until it is ready.
+    // The stdlib template starts once the scientific one is ready; until it is, the scientific
+    // one serves stdlib-only runs.
     await until(async () => {
       const parent = await forkedBy('')
       return parent === (await templatePids()).stdlib
@@ -229,11 +228,13 @@ describe('one-shot runner', () => {
     const before = await runs()
     for (const pid of [scientific, stdlib]) process.kill(pid, 'SIGKILL')
     await until(() => !isAlive(scientific) && !isAlive(stdlib))
-    const template = scientific
     expect((await once('print("still")')).output.stdout).toBe('still\n')
     expect((await runs()).kernel).toBe(before.kernel + 1)
     // Once a new template runs, runs fork from it again.
-    await until(async () => ![undefined, template].includes(await templatePid()), 30_000)
+    await until(
+      async () => ![undefined, scientific].includes((await templatePids()).scientific),
+      30_000,
+    )
     await until(async () => (await once('print(1)')) && (await runs()).runner > before.runner)
   })
   it('fails a run whose Jupyter Server dies under it, and runs the next on a new server', async () => {

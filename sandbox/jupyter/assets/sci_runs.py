@@ -25,7 +25,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from sci_kernel_uids import kernel_uid, uid_env
-from sci_templates import STDLIB, KernelTemplate, TemplateUnavailable, start_template
+from sci_templates import STDLIB, KernelTemplate, TemplateUnavailable
 
 KERNEL_NAME = "sci-python"
 # How long a run's messages are still read once it has exited: a process it forked may hold the
@@ -61,14 +61,12 @@ def imports_only_stdlib(code):
 
 
 def templates_for(code):
-    """The templates to try for a run, in order: the stdlib one first when the code fits it."""
+    """The templates to try for a run, in order: the stdlib one first when the code fits it (it
+    is off until the scientific one has started it)."""
     scientific = KernelTemplate.instance()
     if not (scientific.enabled and imports_only_stdlib(code)):
         return [scientific]
-    stdlib = KernelTemplate.instance(STDLIB)
-    if not stdlib.enabled:
-        start_template(STDLIB)
-    return [stdlib, scientific]
+    return [KernelTemplate.instance(STDLIB), scientific]
 
 
 def _line(msg_type, content):

@@ -6,8 +6,8 @@
 # - stdlib: the same without the scientific stack, for one-shot runs of code that imports only the
 #   standard library: about half the memory, and a run's fork, copy-on-write faults and exit cost in
 #   proportion (7 ms less CPU in the run, ~3 in the fork, per trivial run on a 2-core machine).
-#   Started once the scientific one is ready (or by the first run it could serve, if that comes
-#   first); until it is ready, or while it is down, the scientific one serves its runs.
+#   Started once the scientific one is ready; until it is ready, or while it is down, the
+#   scientific one serves its runs.
 # Each forks only from its pristine state: no process that ran user code is ever forked.
 import asyncio
 import json
