@@ -1,10 +1,8 @@
-import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
-import net, { type AddressInfo } from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { descendants } from '../helpers/processes.js'
-import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
+import { type RunningSandbox, startSandbox, UNREACHABLE_SANDBOX_URL } from '../helpers/sandbox.js'
 import { byId, runCli, spawnCli, writeCases } from './helpers.js'
 
 describe('sandbox-eval, embedded sandbox (the default)', () => {
@@ -67,12 +65,7 @@ describe('sandbox-eval, embedded sandbox (the default)', () => {
 describe('sandbox-eval, usage and sandbox errors', () => {
   it('exits 2 without running any case when the sandbox cannot be reached', async () => {
     const { file } = await writeCases([{ id: 'a', code: 'print(1)' }])
-    // A port nothing listens on: the listener is closed before the CLI runs.
-    const server = net.createServer().listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const { port } = server.address() as AddressInfo
-    await new Promise((resolve) => server.close(resolve))
-    const run = await runCli([file, '--url', `http://127.0.0.1:${port}`])
+    const run = await runCli([file, '--url', UNREACHABLE_SANDBOX_URL])
     expect(run.code).toBe(2)
     expect(run.stderr).toContain('ECONNREFUSED')
   })

@@ -6,6 +6,13 @@ import { type Config, loadConfig } from '../../sandbox/config.js'
 import { createLogger } from '../../sandbox/logger.js'
 import { createSandbox, type Sandbox } from '../../sandbox/sandbox.js'
 
+/**
+ * A sandbox URL nothing listens on, refused at once: a privileged port (no test binds one) that is
+ * not on fetch's list of bad ports. Not a freed ephemeral port: under load a kernel's ZMQ socket
+ * can take that port, accept the connection and never answer.
+ */
+export const UNREACHABLE_SANDBOX_URL = 'http://127.0.0.1:2'
+
 /** An HTTP answer as it came over the wire: its status, headers and body (parsed when JSON). */
 export type RawResponse = { status: number; headers: Headers; body: unknown }
 

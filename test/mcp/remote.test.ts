@@ -4,12 +4,11 @@
  */
 import http from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
+import { type RunningSandbox, startSandbox, UNREACHABLE_SANDBOX_URL } from '../helpers/sandbox.js'
 import {
   call,
   connectStdio,
   expectToolError,
-  freePort,
   type HttpServerProcess,
   startHttpServer,
 } from './helpers.js'
@@ -85,8 +84,7 @@ describe('Streamable HTTP, remote sandbox', () => {
 
 describe('Streamable HTTP: health and logs', () => {
   it('answers /health with 503 and the reason while its sandbox is down, OK once it is up', async () => {
-    const port = await freePort()
-    await using down = await startHttpServer({ SANDBOX_BASE_URL: `http://127.0.0.1:${port}` })
+    await using down = await startHttpServer({ SANDBOX_BASE_URL: UNREACHABLE_SANDBOX_URL })
     const answer = await fetch(down.url.replace(/\/mcp$/, '/health'))
     expect(answer.status).toBe(503)
     expect(await answer.text()).toMatch(/^UNAVAILABLE: .*127\.0\.0\.1.*ECONNREFUSED/)
@@ -138,8 +136,7 @@ describe('stdio, remote sandbox', () => {
   })
 
   it('reports an unreachable sandbox as UNAVAILABLE', async () => {
-    const port = await freePort()
-    await using connection = await connectStdio({ SANDBOX_BASE_URL: `http://127.0.0.1:${port}` })
+    await using connection = await connectStdio({ SANDBOX_BASE_URL: UNREACHABLE_SANDBOX_URL })
     await expectToolError(connection.client, 'run_code', { code: '1' }, 'UNAVAILABLE')
     await expectToolError(connection.client, 'list_contexts', {}, 'UNAVAILABLE')
   })
