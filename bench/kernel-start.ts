@@ -1,5 +1,6 @@
 /**
- * Python kernel start, forked from the kernel template vs started cold, side by side in one run:
+ * Python kernel start, a spare kernel of the template's vs forked from the template vs started
+ * cold, side by side in one run:
  * from Jupyter's start request (POST /api/kernels) to the kernel's kernel_info reply over its
  * WebSocket (what JupyterKernel.start waits for), the unique memory of an idle kernel (USS and PSS
  * from /proc/<pid>/smaps_rollup), and `1+1` through the Jupyter WebSocket. Run alone with
@@ -58,9 +59,15 @@ export function kernelPid(serverPid: number, kernelId: string): number {
 
 const median = (values: number[]) => summarize('', values).p50
 
+/**
+ * How a server starts its Python kernels: the template's spare (readied before the request), a
+ * fork of the template on request, or a new interpreter.
+ */
+type StartPath = 'spare' | 'template' | 'cold'
+
 /** Starts `n` kernels one after another on one server; returns the rows of one path. */
-async function measure(template: boolean, n: number, executes: number): Promise<Row[]> {
-  const name = template ? 'template' : 'cold'
+async function measure(name: StartPath, n: number, executes: number): Promise<Row[]> {
+  const template = name !== 'cold'
   const runDir = await mkdtemp(path.join(os.tmpdir(), 'sci-bench-start-'))
   const server = await JupyterServer.start({
     python: config.python,
@@ -70,6 +77,7 @@ async function measure(template: boolean, n: number, executes: number): Promise<
     kernelMemoryMb: config.kernelMemoryMb,
     kernelMaxOutputChars: config.maxOutputChars * 2,
     kernelTemplate: template,
+    kernelSpares: name === 'spare',
     log,
     onUnexpectedExit: () => {},
   })
@@ -135,9 +143,13 @@ async function measure(template: boolean, n: number, executes: number): Promise<
   }
 }
 
-/** Every row, template and cold. */
+/** Every row, of each path. */
 export async function benchKernelStart(n = 40, executes = 200): Promise<Row[]> {
-  return [...(await measure(true, n, executes)), ...(await measure(false, n, executes))]
+  const rows: Row[] = []
+  for (const path of ['spare', 'template', 'cold'] as const) {
+    rows.push(...(await measure(path, n, executes)))
+  }
+  return rows
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

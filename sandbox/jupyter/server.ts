@@ -27,6 +27,12 @@ export type JupyterServerOptions = {
    */
   kernelTemplate?: boolean
   /**
+   * With the template: a spare kernel readied before each start (sci_spare_kernel.py). Only the
+   * benchmark turns it off, to show what it saves.
+   * @default true
+   */
+  kernelSpares?: boolean
+  /**
    * "start:count:nproc" of the kernel uid range (KernelUids.spec): each kernel then runs as the
    * owner of its start dir, and the runtime dir lets kernels reach their own connection file by
    * name but list nothing. Unset: kernels run as the server.
@@ -96,6 +102,7 @@ export class JupyterServer {
           SCI_JUPYTER_ROOT: rootDir,
           SCI_JUPYTER_NODELAY: options.nodelay === false ? '0' : '1',
           SCI_KERNEL_TEMPLATE: kernelTemplate ? '1' : '0',
+          SCI_KERNEL_SPARES: options.kernelSpares === false ? '0' : '1',
           ...(options.kernelUids && { SCI_KERNEL_UIDS: options.kernelUids }),
         },
       },

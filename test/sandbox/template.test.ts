@@ -1,8 +1,8 @@
 /**
  * Python kernels forked from the kernel template (process runtime), against real kernels: each
- * context starts pristine, Jupyter's interrupt, restart and kill work on a forked kernel, a dead
- * template falls back to the old start, the memory cap holds, no kernel outlives its Jupyter
- * Server, and a kernel cannot signal the template.
+ * context starts pristine, Jupyter's interrupt, restart and kill work on a forked kernel, a first
+ * start takes the template's spare kernel, a dead template falls back to the old start, the memory
+ * cap holds, no kernel outlives its Jupyter Server, and a kernel cannot signal the template.
  */
 import { readdirSync, readlinkSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -115,6 +115,51 @@ describe('kernel template', () => {
 
     await s.client.stopContext(id)
     await until(() => !isAlive(third))
+  })
+
+  it("hands a first start to the template's spare: the context's uid, dir and env, its own ports; a restart forks on them", async () => {
+    const spares = () =>
+      descendants(templatePid() ?? 0).filter((p) => p.cmdline.includes('sci_spare_kernel.py'))
+    await until(() => spares().length === 1)
+    const [spare] = spares()
+    // The pool holds a kernel already: the spare starts the one that refills it, or the next.
+    let id = ''
+    for (let tries = 0; tries < 3 && !id; tries++) {
+      const created = await create()
+      if ((await kernelPid(created)) === spare?.pid) id = created
+    }
+    expect(id).not.toBe('')
+    const seen = JSON.parse(
+      await stdout(
+        id,
+        [
+          'import json, os',
+          'from ipykernel.connect import get_connection_file',
+          'info = json.load(open(get_connection_file()))',
+          'home = os.environ["HOME"]',
+          'print(json.dumps([os.getuid(), os.stat(os.getcwd()).st_uid, os.stat(home).st_uid,',
+          '  os.getsid(0) == os.getpid(), info["shell_port"], get_ipython().home_dir == home]))',
+        ].join('\n'),
+      ),
+    )
+    const [uid, cwdOwner, homeOwner, ownSession, shellPort, shellHome] = seen
+    expect(uid).not.toBe(0)
+    expect([cwdOwner, homeOwner, ownSession, shellHome]).toEqual([uid, uid, true, true])
+    const kernel = descendants(jupyterServer()).find((p) => p.pid === spare?.pid)
+    expect(kernel?.cmdline).toMatch(/python_kernel\.py -f \S+kernel-[\w-]+\.json/)
+    // A new spare is readied for the next start.
+    await until(() => spares().some((p) => p.pid !== spare?.pid))
+
+    expect((await s.client.restart(id)).status).toBe('active')
+    const restarted = await kernelPid(id)
+    expect(restarted).not.toBe(spare?.pid)
+    expect(
+      await stdout(
+        id,
+        'from ipykernel.connect import get_connection_file\nimport json\nprint(json.load(open(get_connection_file()))["shell_port"])',
+      ),
+    ).toBe(String(shellPort))
+    await s.client.stopContext(id)
   })
 
   it('keeps IPython as users know it: script magics and their help, In/Out, %history, traitlets', async () => {

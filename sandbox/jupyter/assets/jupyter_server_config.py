@@ -84,7 +84,8 @@ _uids = os.environ.pop("SCI_KERNEL_UIDS", "")
 configure_uids(_uids)
 if _uids:
     os.umask(0o077)
+_spares = os.environ.pop("SCI_KERNEL_SPARES", "1") == "1"
 if os.environ.pop("SCI_KERNEL_TEMPLATE", "0") == "1":
-    start_template()
+    start_template(spares=_spares)
 # POST /sci/runs: one-shot runs forked from the template (sci_runs.py); 503 while it is off.
 c.ServerApp.jpserver_extensions = {"sci_runs": True}

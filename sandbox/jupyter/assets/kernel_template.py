@@ -40,8 +40,12 @@ import socket
 import sys
 import time
 
+import sci_spare_kernel
+
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+# Spares that died before their request in a row, after which the template forks no more of them.
+MAX_SPARE_FAILURES = 3
 PRELOAD = (
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
@@ -130,8 +134,22 @@ def drop_library_threads():
     os.waitpid(pid, 0)
 
 
+class Spare:
+    """The template's end of a spare kernel (sci_spare_kernel.py): until its info comes, not ready."""
+
+    def __init__(self, pid, sock):
+        self.pid = pid
+        self.pidfd = os.pidfd_open(pid)  # before any reap, so it is this child's
+        self.sock = sock
+        self.info = None
+
+    def close(self):
+        self.sock.close()
+        os.close(self.pidfd)
+
+
 class Template:
-    def __init__(self, control_fd, server_pid):
+    def __init__(self, control_fd, server_pid, spares):
         self.control = socket.socket(fileno=control_fd)
         self.server_pidfd = os.pidfd_open(server_pid)
         if os.getppid() != server_pid:  # the server died before we watched it
@@ -139,6 +157,10 @@ class Template:
         self.launchers = {}
         self.children = set()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.poller = select.poll()
+        self.spares = spares
+        self.spare = None
+        self.spare_failures = 0
 
     def send(self, message, fds=()):
         data = json.dumps(message).encode()
@@ -158,16 +180,21 @@ class Template:
         """Answers requests until told to stop; returns a request in a forked child."""
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(self.wake_w)
-        poller = select.poll()
         for fd in (self.control.fileno(), self.wake_r, self.server_pidfd):
-            poller.register(fd, select.POLLIN)
+            self.poller.register(fd, select.POLLIN)
         self.send({"ready": os.getpid(), "threads": thread_count()})
         while True:
-            for fd, _ in poller.poll():
+            if self.spares and self.spare is None and self.spare_failures < MAX_SPARE_FAILURES:
+                spare_fd = self.fork_spare()
+                if spare_fd is not None:
+                    return {"spare_socket": spare_fd}
+            for fd, _ in self.poller.poll():
                 if fd == self.wake_r:
                     self.reap()
                 elif fd == self.server_pidfd:
                     return self.stop()
+                elif self.spare is not None and fd == self.spare.sock.fileno():
+                    self.on_spare_readable()
                 else:
                     try:
                         data = self.control.recv(1 << 20)
@@ -181,8 +208,67 @@ class Template:
                     if self.fork(request) == 0:
                         return request
 
+    def fork_spare(self):
+        """Forks a spare kernel; returns its socket's descriptor in the spare, None here."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            gc.freeze()
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            self.spare_failures += 1
+            return None
+        if pid == 0:
+            ours.close()
+            return theirs.detach()
+        theirs.close()
+        self.children.add(pid)
+        self.spare = Spare(pid, ours)
+        self.poller.register(ours.fileno(), select.POLLIN)
+        return None
+
+    def on_spare_readable(self):
+        try:
+            data = self.spare.sock.recv(1 << 16)
+        except OSError:
+            data = b""
+        if data:
+            self.spare.info = json.loads(data)
+            return
+        # It died (its exit is reported as any child's); the loop forks the next one.
+        self.drop_spare()
+        self.spare_failures += 1
+
+    def drop_spare(self):
+        self.poller.unregister(self.spare.sock.fileno())
+        self.spare.close()
+        self.spare = None
+
+    def hand_spare(self, request):
+        """Gives a kernel request to the ready spare; False when there is none to give it to."""
+        spare = self.spare
+        if spare is None or spare.info is None or not request.get("spare"):
+            return False
+        if not sci_spare_kernel.stands_in_for(request["argv"]):
+            return False
+        try:
+            spare.sock.send(json.dumps(request).encode())
+        except OSError:  # it died meanwhile: forked as usual
+            self.drop_spare()
+            self.spare_failures += 1
+            return False
+        self.spare_failures = 0
+        try:
+            self.send({"forked": request["fork"], "pid": spare.pid, "connection": spare.info}, [spare.pidfd])
+        finally:
+            self.drop_spare()
+        return True
+
     def fork(self, request):
         request_id = request.get("fork", request.get("run"))
+        if self.hand_spare(request):
+            return None
         ours = None
         try:
             if "run" in request:
@@ -260,21 +346,17 @@ def watch_server(pidfd):
 
 def detach(template, request, argv):
     """In the forked child: leaves the template for the request's uid, dir and env."""
+    leave_template(template, request.get("fd"))
+    return take_request(request, argv)
+
+
+def leave_template(template, own_fd):
+    """In a forked child: its own session, no signal handler or descriptor of the template's."""
     os.setsid()
-    uid = request.get("uid")
-    if uid is not None:
-        if request.get("nproc"):
-            resource.setrlimit(resource.RLIMIT_NPROC, (request["nproc"],) * 2)
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-        os.umask(0o077)
-    # After the uid change, which clears it: the kernel's own uid may read its /proc entries.
-    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    keep = {template.server_pidfd, request.get("fd", template.server_pidfd)}
+    keep = {template.server_pidfd, template.server_pidfd if own_fd is None else own_fd}
     # IPython opens /dev/null at import and closes it at exit: kept open, so that its close at
     # exit cannot close whatever else got that descriptor number.
     devnull = getattr(sys.modules.get("IPython.utils.io"), "devnull", None)
@@ -287,6 +369,21 @@ def detach(template, request, argv):
         os.closerange(start, fd)
         start = fd + 1
     os.closerange(start, 1 << 20)
+    watch_server(template.server_pidfd)
+
+
+def take_request(request, argv):
+    """In a forked child or a spare: becomes the request's uid, command line, dir and env."""
+    uid = request.get("uid")
+    if uid is not None:
+        if request.get("nproc"):
+            resource.setrlimit(resource.RLIMIT_NPROC, (request["nproc"],) * 2)
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+        os.umask(0o077)
+    # After the uid change, which clears it: the kernel's own uid may read its /proc entries.
+    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
     set_cmdline(argv)
     os.chdir(request["cwd"])
     os.environ.clear()
@@ -296,7 +393,6 @@ def detach(template, request, argv):
     random.seed()
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
-    watch_server(template.server_pidfd)
     gc.enable()
     import types
 
@@ -314,6 +410,18 @@ def become_kernel(template, request):
     exec(request["code"], main.__dict__)
 
 
+def become_spare(template, fd):
+    """In a spare: readies a kernel, waits for its request, then is that kernel."""
+    leave_template(template, fd)
+    sock = socket.socket(fileno=fd)
+    set_cmdline([sys.executable, sci_spare_kernel.__file__])
+    app, info = sci_spare_kernel.prepare()
+    sock.send(json.dumps(info).encode())
+    request = sci_spare_kernel.wait_for_request(sock)
+    take_request(request, request["argv"])
+    sci_spare_kernel.finish(app, request["argv"])
+
+
 def become_one_shot(template, request):
     import sci_one_shot
 
@@ -324,7 +432,7 @@ def become_one_shot(template, request):
 def main():
     control_fd, server_pid, flavour = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    template = Template(control_fd, server_pid)
+    template = Template(control_fd, server_pid, spares=sys.argv[4] == "spares")
     started = time.monotonic()
     preload(flavour)
     template.launcher(os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_kernel.py"))
@@ -357,7 +465,10 @@ def main():
         os._exit(1)
     code = 0
     try:
-        become_kernel(template, request)
+        if "spare_socket" in request:
+            become_spare(template, request["spare_socket"])
+        else:
+            become_kernel(template, request)
     except SystemExit as exit:
         code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
     except BaseException:

@@ -14,6 +14,12 @@
 # sends with each fork (taken before the template can reap it, so it names that process and no
 # later one with the same pid), and learn its exit status from the template's report.
 #
+# A first start takes the template's spare kernel when one is ready (sci_spare_kernel.py): bound
+# to ports and a key of its own, which launch_kernel returns for Jupyter to write into the kernel's
+# connection file; the spare's ports then stand in for those Jupyter picked, in its port cache
+# too, so that restarts keep them as they keep a forked kernel's. Restarts fork: a restart gets a
+# kernel on the same ports, which an open WebSocket's channels stay connected to.
+#
 # Kernel uids (sci_kernel_uids.py): every kernel, forked or cold, Python or not, runs as the owner
 # of the directory it starts in when they are on.
 import asyncio
@@ -23,8 +29,9 @@ import signal
 import sys
 import time
 
+from jupyter_client.connect import LocalPortCache
 from jupyter_client.provisioning import LocalProvisioner
-from sci_kernel_ports import release_taken_ports
+from sci_kernel_ports import PORT_NAMES, release_taken_ports
 from sci_kernel_uids import drop_nproc, kernel_uid, uid_env
 from sci_templates import UNKNOWN_EXIT, KernelTemplate, TemplateUnavailable
 
@@ -39,6 +46,8 @@ class TemplateProvisioner(LocalProvisioner):
 
     forked_pid = None
     pidfd = None
+    launched = False
+    uid = None
 
     @property
     def has_process(self):
@@ -59,7 +68,8 @@ class TemplateProvisioner(LocalProvisioner):
         template = KernelTemplate.instance()
         python = self.kernel_spec.language == "python"
         cwd = kwargs.get("cwd") or os.getcwd()
-        uid = kernel_uid(cwd)
+        uid = self.uid = kernel_uid(cwd)
+        first, self.launched = not self.launched, True
         if uid is not None:
             # Its own connection file is the one it may read (ipykernel and tslab load it at start);
             # the runtime dir lets it reach that file by name, and list nothing.
@@ -68,18 +78,21 @@ class TemplateProvisioner(LocalProvisioner):
         reason = None if forkable(cmd) else "the kernelspec does not run a Python launcher"
         if reason is None:
             try:
-                pid, pidfd = await template.fork(cmd, kwargs["env"], cwd, uid)
+                pid, pidfd, spare = await template.fork(cmd, kwargs["env"], cwd, uid, spare=first)
             except TemplateUnavailable as error:
                 reason = str(error)
             else:
                 self.forked_pid = self.pid = self.pgid = pid
                 self.pidfd = pidfd
+                if spare is not None:
+                    self._take_ports(spare)
                 template.count("template")
                 self.log.info(
-                    "sci-kernel-start kernel=%s path=template pid=%d ms=%.1f",
+                    "sci-kernel-start kernel=%s path=template pid=%d ms=%.1f spare=%d",
                     self.kernel_id,
                     pid,
                     (time.monotonic() - started) * 1000,
+                    spare is not None,
                 )
                 return self.connection_info
         if uid is not None:
@@ -96,6 +109,19 @@ class TemplateProvisioner(LocalProvisioner):
             reason.replace(" ", "_"),
         )
         return info
+
+    def _take_ports(self, spare):
+        cache = LocalPortCache.instance()
+        for name in PORT_NAMES:
+            cache.return_port(self.connection_info[name])
+            cache.currently_used_ports.add(spare[name])
+        self.connection_info = {**self.connection_info, **spare, "key": spare["key"].encode()}
+
+    async def post_launch(self, **kwargs):
+        # Jupyter wrote a spare's connection info into a new file, ours: the kernel's to read.
+        if self.uid is not None and self.parent is not None:
+            os.chown(self.parent.connection_file, self.uid, self.uid)
+        await super().post_launch(**kwargs)
 
     def _exited(self):
         # A pidfd reads as ready once its process has exited (zombie or reaped).

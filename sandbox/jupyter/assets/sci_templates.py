@@ -66,6 +66,7 @@ class KernelTemplate:
         self.children = set()
         self.next_id = 0
         self.attached = None
+        self.spares = False
         self.starts = {"template": 0, "cold": 0}
 
     def start(self):
@@ -80,6 +81,7 @@ class KernelTemplate:
                     str(theirs.fileno()),
                     str(os.getpid()),
                     self.flavour,
+                    "spares" if self.spares else "no-spares",
                     " " * CMDLINE_ROOM,
                 ],
                 pass_fds=[theirs.fileno()],
@@ -145,7 +147,7 @@ class KernelTemplate:
                 if "forked" in message:  # its start gave up waiting: nobody owns this kernel
                     self._kill_group(message["pid"])
             elif "forked" in message:
-                future.set_result((message["pid"], fds))
+                future.set_result((message["pid"], fds, message.get("connection")))
             else:
                 future.set_exception(TemplateUnavailable(f"fork failed: {message['error']}"))
         elif "exited" in message:
@@ -201,14 +203,19 @@ class KernelTemplate:
             except OSError:
                 pass
 
-    async def fork(self, argv, env, cwd, uid):
-        """Forks a kernel (as `uid` unless None); returns (pid, pidfd). Raises TemplateUnavailable."""
-        pid, fds = await self._request("fork", {"argv": argv, "env": env, "cwd": cwd, "uid": uid})
-        return pid, fds[0]
+    async def fork(self, argv, env, cwd, uid, spare):
+        """
+        Forks a kernel (as `uid` unless None), or hands the request to a ready spare kernel when
+        `spare` is true. Returns (pid, pidfd, the spare's connection info or None for a fork).
+        Raises TemplateUnavailable.
+        """
+        fields = {"argv": argv, "env": env, "cwd": cwd, "uid": uid, "spare": spare}
+        pid, fds, connection = await self._request("fork", fields)
+        return pid, fds[0], connection
 
     async def run(self, env, cwd, uid):
         """Forks a one-shot run (sci_one_shot.py); returns (pid, pidfd, socket to it)."""
-        pid, fds = await self._request("run", {"env": env, "cwd": cwd, "uid": uid})
+        pid, fds, _ = await self._request("run", {"env": env, "cwd": cwd, "uid": uid})
         if len(fds) != 2:
             for fd in fds:
                 os.close(fd)
@@ -274,11 +281,12 @@ class KernelTemplate:
             self.sock = None
 
 
-def start_template(flavour=SCIENTIFIC):
-    """Spawns the template of a flavour; closed when the server exits."""
+def start_template(flavour=SCIENTIFIC, spares=False):
+    """Spawns the template of a flavour, with spare kernels or not; closed when the server exits."""
     import atexit
 
     template = KernelTemplate.instance(flavour)
+    template.spares = spares
     template.start()
     atexit.register(template.close)
 

@@ -1,0 +1,89 @@
+# A spare Python kernel: forked from the kernel template (kernel_template.py) before anyone asks for
+# a kernel, it does the part of a kernel's start that depends on nothing of the request (the ZMQ
+# context, its five sockets bound to ports of its own with a key of its own, the heartbeat and
+# IOPub threads, stdout and stderr redirected, signals), tells the template how to connect to it,
+# and waits. A start then only sends it the request: it becomes the request's uid, working dir and
+# env (as a kernel forked for that request would, kernel_template.detach), and finishes the start
+# from the profile dir on: config files, memory cap, the kernel and its shell, extensions and
+# startup code, all of which read the request's home, env and cwd. The provisioner hands the
+# spare's connection info to Jupyter, which rewrites the kernel's connection file with it.
+#
+# Nothing of the request's is touched before the request comes, and the spare never runs user code
+# until it is that kernel: it runs as the template's user, outside every kernel's process group,
+# and its key is its own. A kernel's config files (read after the request) can still change
+# anything but its sockets, which are already bound: the spare's ports, ip and transport stay.
+import json
+import os
+import sys
+
+# The launcher whose start a spare stands in for: a request with any other argv is forked as usual.
+LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_kernel.py")
+PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+
+def stands_in_for(argv):
+    return len(argv) == 4 and argv[1] == LAUNCHER and argv[2] == "-f"
+
+
+def prepare():
+    """In the spare: starts the kernel app up to its sockets; returns it and its connection info."""
+    from ipykernel.kernelapp import IPKernelApp
+
+    import sci_fast_init
+    import sci_prebuilt_shell
+
+    sci_fast_init.start()
+    app = IPKernelApp.instance(config=sci_prebuilt_shell.kernel_config())
+    app._init_asyncio_patch()
+    app.init_sockets()
+    app.init_heartbeat()
+    app.init_io()
+    app.init_signal()
+    info = {name: getattr(app, name) for name in PORT_NAMES}
+    info.update(
+        ip=app.ip,
+        transport=app.transport,
+        key=app.session.key.decode(),
+        signature_scheme=app.session.signature_scheme,
+    )
+    return app, info
+
+
+def finish(app, argv):
+    """In the kernel the spare became: the rest of IPKernelApp.initialize, then its start."""
+    from IPython.core.application import BaseIPythonApplication
+
+    import sci_fast_init
+    import sci_kernel
+    import sci_prebuilt_shell
+
+    sci_kernel.configure()
+    sci_prebuilt_shell.arm(argv[1:])
+    app.connection_file = argv[3]
+    app.parse_command_line = lambda argv=None: None
+    BaseIPythonApplication.initialize(app, [])
+    app.init_pdb()
+    app.init_poller()
+    app.log_connection_info()
+    app.init_kernel()
+    app.init_path()
+    app.init_shell()
+    if app.shell:
+        app.init_gui_pylab()
+        # Extensions, exec_lines and startup files are user code, which may change classes.
+        sci_fast_init.stop()
+        app.init_extensions()
+        app.init_code()
+    sci_fast_init.stop()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    app.start()
+
+
+def wait_for_request(sock):
+    """Blocks until the template hands this spare a request; exits when the template is gone."""
+    data = sock.recv(1 << 20)
+    sock.close()
+    if not data:
+        os._exit(0)
+    return json.loads(data)
