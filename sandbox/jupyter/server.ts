@@ -141,13 +141,15 @@ export class JupyterServer {
   }
 
   /**
-   * Kernel starts by path since this server started: forked from the template or started cold
-   * (template off, starting, dead or unable to fork), and the templates' pids while they run.
+   * Kernel starts by path since this server started: the template's spare kernel, forked from the
+   * template or started cold (template off, starting, dead or unable to fork), and the templates'
+   * pids while they run.
    */
   async kernelStarts(): Promise<KernelStarts> {
     try {
       const stats = JSON.parse(await readFile(path.join(this.runtimeDir, STARTS_FILE), 'utf8'))
       return {
+        spare: 0,
         template: 0,
         cold: 0,
         ...stats.starts,
@@ -156,7 +158,7 @@ export class JupyterServer {
       }
     } catch {
       // No Python kernel started yet and no template: nothing written.
-      return { template: 0, cold: 0 }
+      return { spare: 0, template: 0, cold: 0 }
     }
   }
 
@@ -199,6 +201,7 @@ export class JupyterServer {
  * the scientific template (kernels and runs) and of the stdlib one (runs of stdlib-only code).
  */
 export type KernelStarts = {
+  spare: number
   template: number
   cold: number
   templatePid?: number

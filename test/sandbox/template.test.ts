@@ -24,7 +24,7 @@ const starts = async () => {
     Number(
       new RegExp(`sandbox_python_kernel_starts_total\\{path="${path}"\\} (\\d+)`).exec(text)?.[1],
     )
-  return { template: count('template'), cold: count('cold'), text }
+  return { spare: count('spare'), template: count('template'), cold: count('cold'), text }
 }
 
 const jupyterServer = () => {
@@ -74,9 +74,9 @@ describe('kernel template', () => {
     const pid = await kernelPid(b)
     const kernel = descendants(jupyterServer()).find((p) => p.pid === pid)
     expect(kernel?.cmdline).toMatch(/python_kernel\.py -f \S+kernel-[\w-]+\.json/)
-    const { template, cold, text } = await starts()
+    const { spare, template, cold, text } = await starts()
     expect(cold).toBe(0)
-    expect(template).toBeGreaterThanOrEqual(2)
+    expect(spare + template).toBeGreaterThanOrEqual(2)
     expect(text).toContain('sandbox_kernel_template_up 1')
     // pandas and matplotlib come with the template: nothing is left to import.
     expect(await stdout(b, 'import sys\nprint("pandas" in sys.modules)')).toBe('True')
@@ -129,6 +129,10 @@ describe('kernel template', () => {
       if ((await kernelPid(created)) === spare?.pid) id = created
     }
     expect(id).not.toBe('')
+    // Its second cell, as below after the restart: the same namespace as a forked kernel's.
+    const names = 'print(sorted(globals()))'
+    const spareNames = await stdout(id, names)
+    expect((await starts()).spare).toBeGreaterThanOrEqual(1)
     const seen = JSON.parse(
       await stdout(
         id,
@@ -153,6 +157,7 @@ describe('kernel template', () => {
     expect((await s.client.restart(id)).status).toBe('active')
     const restarted = await kernelPid(id)
     expect(restarted).not.toBe(spare?.pid)
+    expect(await stdout(id, names)).toBe(spareNames)
     expect(
       await stdout(
         id,
@@ -278,6 +283,7 @@ describe('kernel template off (SANDBOX_KERNEL_TEMPLATE=0)', () => {
     const text = await (await fetch(`${off.baseUrl}/metrics`)).text()
     expect(text).toContain('sandbox_python_kernel_starts_total{path="cold"} 1')
     expect(text).toContain('sandbox_python_kernel_starts_total{path="template"} 0')
+    expect(text).toContain('sandbox_python_kernel_starts_total{path="spare"} 0')
     expect(text).toContain('sandbox_kernel_template_up 0')
   })
 })

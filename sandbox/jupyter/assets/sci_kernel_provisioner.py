@@ -86,13 +86,14 @@ class TemplateProvisioner(LocalProvisioner):
                 self.pidfd = pidfd
                 if spare is not None:
                     self._take_ports(spare)
-                template.count("template")
+                path = "template" if spare is None else "spare"
+                template.count(path)
                 self.log.info(
-                    "sci-kernel-start kernel=%s path=template pid=%d ms=%.1f spare=%d",
+                    "sci-kernel-start kernel=%s path=%s pid=%d ms=%.1f",
                     self.kernel_id,
+                    path,
                     pid,
                     (time.monotonic() - started) * 1000,
-                    spare is not None,
                 )
                 return self.connection_info
         if uid is not None:

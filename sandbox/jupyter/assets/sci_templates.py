@@ -67,7 +67,7 @@ class KernelTemplate:
         self.next_id = 0
         self.attached = None
         self.spares = False
-        self.starts = {"template": 0, "cold": 0}
+        self.starts = {"spare": 0, "template": 0, "cold": 0}
 
     def start(self):
         """Spawns the template (it imports in the background). Safe to call without a loop."""
