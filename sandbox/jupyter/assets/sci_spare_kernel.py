@@ -3,9 +3,9 @@
 # context, its five sockets bound to ports of its own with a key of its own, the heartbeat and
 # IOPub threads, stdout and stderr redirected, signals), tells the template how to connect to it,
 # and waits. A start then only sends it the request: it becomes the request's uid, working dir and
-# env (as a kernel forked for that request would, kernel_template.detach), and finishes the start
-# from the profile dir on: config files, memory cap, the kernel and its shell, extensions and
-# startup code, all of which read the request's home, env and cwd. The provisioner hands the
+# env (as a kernel forked for that request would: sci_fork_child.take_request), and finishes the
+# start from the profile dir on: config files, memory cap, the kernel and its shell, extensions
+# and startup code, all of which read the request's home, env and cwd. The provisioner hands the
 # spare's connection info to Jupyter, which rewrites the kernel's connection file with it.
 #
 # Nothing of the request's is touched before the request comes, and the spare never runs user code
@@ -19,6 +19,20 @@ import sys
 # The launcher whose start a spare stands in for: a request with any other argv is forked as usual.
 LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_kernel.py")
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+
+class Spare:
+    """The template's end of a spare: its pid, a pidfd and a socket; ready once its info came."""
+
+    def __init__(self, pid, sock):
+        self.pid = pid
+        self.pidfd = os.pidfd_open(pid)  # before any reap, so it is this child's
+        self.sock = sock
+        self.info = None
+
+    def close(self):
+        self.sock.close()
+        os.close(self.pidfd)
 
 
 def stands_in_for(argv):

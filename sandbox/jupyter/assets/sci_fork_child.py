@@ -1,0 +1,123 @@
+# What a process forked from the kernel template (kernel_template.py) does to stop being the
+# template and become what it was forked for: a kernel (become_kernel), a spare kernel that later
+# becomes one (become_spare, sci_spare_kernel.py), or a one-shot run (become_one_shot). Each leaves
+# the template first (its own session, the template's signal handling and descriptors gone) and
+# then takes its request: uid, command line, working dir and env.
+import ctypes
+import gc
+import json
+import os
+import resource
+import select
+import signal
+import socket
+import sys
+
+import sci_spare_kernel
+
+PR_SET_DUMPABLE = 4
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def set_cmdline(argv):
+    # Shows the kernel's own command line in ps and /proc/<pid>/cmdline, as a cold kernel has: the
+    # template was started with room to spare in its argument area (see the provisioner).
+    fields = open("/proc/self/stat").read().rsplit(")", 1)[1].split()
+    start, end = int(fields[45]), int(fields[46])
+    data = "\0".join(argv).encode()[: end - start - 1]
+    ctypes.memmove(start, data + b"\0" * (end - start - len(data)), end - start)
+
+
+def watch_server(pidfd):
+    import threading
+
+    def watch():
+        select.select([pidfd], [], [])
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="sci-server-watch", daemon=True).start()
+
+
+def detach(template, request, argv):
+    """In the forked child: leaves the template for the request's uid, dir and env."""
+    leave_template(template, request.get("fd"))
+    return take_request(request, argv)
+
+
+def leave_template(template, own_fd):
+    """In a forked child: its own session, no signal handler or descriptor of the template's."""
+    os.setsid()
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    keep = {template.server_pidfd, template.server_pidfd if own_fd is None else own_fd}
+    # IPython opens /dev/null at import and closes it at exit: kept open, so that its close at
+    # exit cannot close whatever else got that descriptor number.
+    devnull = getattr(sys.modules.get("IPython.utils.io"), "devnull", None)
+    if devnull is not None and not devnull.closed:
+        keep.add(devnull.fileno())
+    keep = sorted(keep)
+    template.control.detach()
+    start = 3
+    for fd in keep:
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, 1 << 20)
+    watch_server(template.server_pidfd)
+
+
+def take_request(request, argv):
+    """In a forked child or a spare: becomes the request's uid, command line, dir and env."""
+    uid = request.get("uid")
+    if uid is not None:
+        if request.get("nproc"):
+            resource.setrlimit(resource.RLIMIT_NPROC, (request["nproc"],) * 2)
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+        os.umask(0o077)
+    # After the uid change, which clears it: the kernel's own uid may read its /proc entries.
+    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    set_cmdline(argv)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    import random
+
+    random.seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+    gc.enable()
+    import types
+
+    main = types.ModuleType("__main__")
+    main.__file__ = argv[1]
+    main.__builtins__ = __builtins__
+    sys.modules["__main__"] = main
+    sys.argv = argv[1:]
+    return main
+
+
+def become_kernel(template, request):
+    """In the forked child: detach from the template, then run the launcher as __main__."""
+    main = detach(template, request, request["argv"])
+    exec(request["code"], main.__dict__)
+
+
+def become_spare(template, fd):
+    """In a spare: readies a kernel, waits for its request, then is that kernel."""
+    leave_template(template, fd)
+    sock = socket.socket(fileno=fd)
+    set_cmdline([sys.executable, sci_spare_kernel.__file__])
+    app, info = sci_spare_kernel.prepare()
+    sock.send(json.dumps(info).encode())
+    request = sci_spare_kernel.wait_for_request(sock)
+    take_request(request, request["argv"])
+    sci_spare_kernel.finish(app, request["argv"])
+
+
+def become_one_shot(template, request):
+    import sci_one_shot
+
+    detach(template, request, [sys.executable, sci_one_shot.__file__])
+    sci_one_shot.run(request["fd"])
