@@ -149,6 +149,9 @@ describe('kernel template', () => {
     const [uid, cwdOwner, homeOwner, ownSession, shellPort, shellHome] = seen
     expect(uid).not.toBe(0)
     expect([cwdOwner, homeOwner, ownSession, shellHome]).toEqual([uid, uid, true, true])
+    // It took the IPython shell the template built, as a forked kernel does (sci_prebuilt_shell.py).
+    const adopted = 'import sci_prebuilt_shell\nprint(sci_prebuilt_shell._shell is get_ipython())'
+    expect(await stdout(id, adopted)).toBe('True')
     const kernel = descendants(jupyterServer()).find((p) => p.pid === spare?.pid)
     expect(kernel?.cmdline).toMatch(/python_kernel\.py -f \S+kernel-[\w-]+\.json/)
     // A new spare is readied for the next start.
@@ -158,6 +161,7 @@ describe('kernel template', () => {
     const restarted = await kernelPid(id)
     expect(restarted).not.toBe(spare?.pid)
     expect(await stdout(id, names)).toBe(spareNames)
+    expect(await stdout(id, adopted)).toBe('True')
     expect(
       await stdout(
         id,

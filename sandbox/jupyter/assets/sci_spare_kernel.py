@@ -72,7 +72,7 @@ def finish(app, argv):
     import sci_prebuilt_shell
 
     sci_kernel.configure()
-    sci_prebuilt_shell.arm(argv[1:])
+    sci_prebuilt_shell.arm(argv[2:])  # the launcher's arguments: "-f" file
     app.connection_file = argv[3]
     app.parse_command_line = lambda argv=None: None
     BaseIPythonApplication.initialize(app, [])
