@@ -28,7 +28,9 @@ import select
 import signal
 import sys
 import time
+from concurrent.futures import Future
 
+from ipykernel._version import kernel_protocol_version
 from jupyter_client.connect import LocalPortCache
 from jupyter_client.provisioning import LocalProvisioner
 from sci_kernel_ports import PORT_NAMES, release_taken_ports
@@ -119,9 +121,18 @@ class TemplateProvisioner(LocalProvisioner):
         self.connection_info = {**self.connection_info, **spare, "key": spare["key"].encode()}
 
     async def post_launch(self, **kwargs):
+        km = self.parent
         # Jupyter wrote a spare's connection info into a new file, ours: the kernel's to read.
-        if self.uid is not None and self.parent is not None:
-            os.chown(self.parent.connection_file, self.uid, self.uid)
+        if self.uid is not None and km is not None:
+            os.chown(km.connection_file, self.uid, self.uid)
+        if self.kernel_spec.language == "python" and km is not None:
+            # Before it opens the first WebSocket to a kernel, Jupyter Server asks the kernel for its
+            # protocol version (kept on the kernel's manager), and so waits for its start: ours is
+            # known, the launcher runs this ipykernel. The WebSocket's channels then connect while
+            # the kernel starts, and the client's own kernel_info tells it the kernel is ready.
+            info = Future()
+            info.set_result({"protocol_version": kernel_protocol_version})
+            km._kernel_info_future = info
         await super().post_launch(**kwargs)
 
     def _exited(self):
