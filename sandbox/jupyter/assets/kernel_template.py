@@ -21,7 +21,7 @@
 #
 # The scientific flavour also keeps one spare kernel (sci_spare_kernel.py) forked and bound ahead of
 # requests: a fork request that allows it is handed to the spare instead of forking, and the next
-# spare is forked at once.
+# spare is forked once no request has come for SPARE_DELAY_S.
 #
 # Protocol (SOCK_SEQPACKET, one JSON object per packet):
 #   → {"fork": id, "argv": [python, launcher.py, "-f", connection_file], "env": {...}, "cwd": dir,

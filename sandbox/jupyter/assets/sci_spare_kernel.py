@@ -17,7 +17,7 @@ import os
 import sys
 
 # The launcher whose start a spare stands in for: a request with any other argv is forked as usual.
-LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_kernel.py")
+LAUNCHER = os.path.join(os.path.dirname(os.path.realpath(__file__)), "python_kernel.py")
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 
 
@@ -36,7 +36,7 @@ class Spare:
 
 
 def stands_in_for(argv):
-    return len(argv) == 4 and argv[1] == LAUNCHER and argv[2] == "-f"
+    return len(argv) == 4 and os.path.realpath(argv[1]) == LAUNCHER and argv[2] == "-f"
 
 
 def prepare():
