@@ -13,7 +13,7 @@ import { benchTslabStart } from './tslab-start.js'
 const n = Number(process.env.BENCH_N ?? 500)
 console.error(`sandbox latency (n=${n}) …`)
 process.stdout.write(`## Sandbox\n\n${table(await benchSandbox(n))}\n\n`)
-console.error('Python kernel start, template vs cold …')
+console.error('Python kernel start, spare vs template vs cold …')
 process.stdout.write(`## Kernel start\n\n${table(await benchKernelStart(Math.min(n, 40)))}\n\n`)
 console.error('JavaScript kernel start …')
 process.stdout.write(

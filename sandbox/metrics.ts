@@ -86,7 +86,7 @@ export class SandboxMetrics {
       // Counted in the Jupyter Server: they restart from 0 with it, as a counter may.
       new Counter({
         name: 'sandbox_python_kernel_starts_total',
-        help: 'Python kernel starts by path: the kernel template\'s spare kernel, forked from the template, or cold (a new interpreter)',
+        help: "Python kernel starts by path: the kernel template's spare kernel, forked from the template, or cold (a new interpreter)",
         labelNames: ['path'] as const,
         registers: [this.registry],
         async collect() {
