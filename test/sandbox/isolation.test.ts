@@ -26,6 +26,10 @@ function withUids(kernelUids: Config['kernelUids']): RuntimeTarget {
 
 describeIsolation(withUids({ mode: 'on', ...UIDS }), {
   variant: 'kernel uids on',
+  knownLimits: {
+    why: 'kernels talk ZMQ over loopback TCP: a PUB port publishes to any local subscriber',
+    cases: ['F3-iopub'],
+  },
   specific: uidCases,
 })
 
@@ -33,7 +37,7 @@ describeIsolation(withUids({ mode: 'off', ...UIDS }), {
   variant: 'kernel uids off',
   knownLimits: {
     why: 'kernel uids off: one user, trusted agents; turn them on or use per-context containers',
-    cases: ['F2', 'F3', 'F4', 'F12'],
+    cases: ['F2', 'F3', 'F3-iopub', 'F4', 'F12'],
   },
 })
 

@@ -13,7 +13,16 @@ export const API_KEY = 'api-key-canary'
 export const SERVICE_SECRET = 'service-secret-canary'
 
 /** The shared cases a runtime may declare as known limits. */
-export type IsolationCase = 'F1' | 'F1-history' | 'F2' | 'F2-api' | 'F3' | 'F4' | 'F5' | 'F12'
+export type IsolationCase =
+  | 'F1'
+  | 'F1-history'
+  | 'F2'
+  | 'F2-api'
+  | 'F3'
+  | 'F3-iopub'
+  | 'F4'
+  | 'F5'
+  | 'F12'
 
 /** The sandbox and the two contexts of the suite; `a` holds `secret = 42` and a.txt. */
 export type IsolationFixture = { s: RunningSandbox; a: string; b: string }
@@ -160,6 +169,56 @@ function sharedCases(get: () => IsolationFixture): [IsolationCase, string, () =>
         )
         expect(result.success, JSON.stringify(result.error)).toBe(true)
         expect(result.output.stdout).not.toContain('42')
+      },
+    ],
+    [
+      'F3-iopub',
+      'F3: a context cannot read another kernel’s output by subscribing to its IOPub port',
+      async () => {
+        const { s, a, b } = get()
+        // Every TCP port listening on loopback, each a SUB socket's peer: a kernel's IOPub port is
+        // a ZMQ PUB, which sends to any subscriber (its messages are signed, not encrypted).
+        const subscribed = await exec(
+          s,
+          b,
+          [
+            'import time, zmq',
+            'try:',
+            '    table = open("/proc/net/tcp").read().splitlines()[1:]',
+            'except OSError:',
+            '    table = []',
+            'ports = set()',
+            'for line in table:',
+            '    local, state = line.split()[1], line.split()[3]',
+            '    if state == "0A" and local.startswith("0100007F:"):',
+            '        ports.add(int(local.split(":")[1], 16))',
+            'spy = zmq.Context()',
+            'subs = []',
+            'for port in sorted(ports)[:500]:',
+            '    sub = spy.socket(zmq.SUB); sub.linger = 0; sub.setsockopt(zmq.SUBSCRIBE, b"")',
+            '    sub.connect(f"tcp://127.0.0.1:{port}"); subs.append(sub)',
+            'time.sleep(1)',
+            'print(len(subs))',
+          ].join('\n'),
+        )
+        expect(subscribed.success, JSON.stringify(subscribed.error)).toBe(true)
+        await exec(s, a, 'print("iopub-" + "canary-of-a")')
+        const heard = await exec(
+          s,
+          b,
+          [
+            'poller = zmq.Poller()',
+            'for sub in subs: poller.register(sub, zmq.POLLIN)',
+            'heard, deadline = [], time.monotonic() + 2',
+            'while time.monotonic() < deadline:',
+            '    for sub, _ in poller.poll(200):',
+            '        heard += sub.recv_multipart()',
+            'spy.destroy(linger=0)',
+            'print(any(b"iopub-canary-of-a" in part for part in heard))',
+          ].join('\n'),
+        )
+        expect(heard.success, JSON.stringify(heard.error)).toBe(true)
+        expect(heard.output.stdout).toBe('False\n')
       },
     ],
     [
