@@ -88,11 +88,12 @@ def take_request(request, argv):
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
     gc.enable()
+    import builtins
     import types
 
     main = types.ModuleType("__main__")
     main.__file__ = argv[1]
-    main.__builtins__ = __builtins__
+    main.__builtins__ = builtins  # the module, as in a __main__ (this module's own is a dict)
     sys.modules["__main__"] = main
     sys.argv = argv[1:]
     return main
