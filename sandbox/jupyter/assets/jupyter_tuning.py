@@ -30,14 +30,22 @@ def tune_jupyter_server(c):
     c.ServerApp.logging_config = {"loggers": {"ServerApp": {"level": logging.getLevelName(logging.INFO)}}}
     MappingKernelManager.start_watching_activity = _no_activity_watch
     AsyncMultiKernelManager.shutdown_kernel = _shutdown_kernel_when_ready
-    for method, alias in (("_async_start_kernel", "start_kernel"), ("_async_shutdown_kernel", "shutdown_kernel")):
+    for method, alias in PENDING_STATE_METHODS:
         pending = _in_pending_state(getattr(KernelManager, method).__wrapped__)
         setattr(KernelManager, method, pending)  # what restart_kernel calls
         setattr(AsyncKernelManager, alias, pending)
 
 
-# jupyter_client 7.4's in_pending_state without its `asyncio.sleep(0.01)`, there "to ensure tests can
-# capture the state before done": 10 ms more on every kernel start and shutdown, 20 on a restart.
+# KernelManager's methods that jupyter_client 7.4 wraps in in_pending_state, and their names on
+# AsyncKernelManager (the class Jupyter Server's kernels are).
+PENDING_STATE_METHODS = (
+    ("_async_start_kernel", "start_kernel"),
+    ("_async_shutdown_kernel", "shutdown_kernel"),
+)
+
+
+# jupyter_client 7.4's in_pending_state without its `asyncio.sleep(0.01)`, there "to ensure tests
+# can capture the state before done": 10 ms more on every kernel start and shutdown, 20 a restart.
 def _in_pending_state(method):
     @functools.wraps(method)
     async def wrapper(self, *args, **kwargs):

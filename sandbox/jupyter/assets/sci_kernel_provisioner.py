@@ -126,10 +126,10 @@ class TemplateProvisioner(LocalProvisioner):
         if self.uid is not None and km is not None:
             os.chown(km.connection_file, self.uid, self.uid)
         if self.kernel_spec.language == "python" and km is not None:
-            # Before it opens the first WebSocket to a kernel, Jupyter Server asks the kernel for its
-            # protocol version (kept on the kernel's manager), and so waits for its start: ours is
-            # known, the launcher runs this ipykernel. The WebSocket's channels then connect while
-            # the kernel starts, and the client's own kernel_info tells it the kernel is ready.
+            # Before it opens the first WebSocket to a kernel, Jupyter Server asks the kernel for
+            # its protocol version (kept on the kernel's manager), and so waits for its start: ours
+            # is known, the launcher runs this ipykernel. The WebSocket's channels then connect
+            # while the kernel starts; the client's own kernel_info tells it the kernel is ready.
             info = Future()
             info.set_result({"protocol_version": kernel_protocol_version})
             km._kernel_info_future = info
