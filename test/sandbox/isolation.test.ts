@@ -26,10 +26,6 @@ function withUids(kernelUids: Config['kernelUids']): RuntimeTarget {
 
 describeIsolation(withUids({ mode: 'on', ...UIDS }), {
   variant: 'kernel uids on',
-  knownLimits: {
-    why: 'kernels talk ZMQ over loopback TCP: a PUB port publishes to any local subscriber',
-    cases: ['F3-iopub'],
-  },
   specific: uidCases,
 })
 

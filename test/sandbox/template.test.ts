@@ -4,7 +4,8 @@
  * start takes the template's spare kernel, a dead template falls back to the old start, the memory
  * cap holds, no kernel outlives its Jupyter Server, and a kernel cannot signal the template.
  */
-import { readdirSync, readlinkSync } from 'node:fs'
+import { existsSync, readdirSync, readlinkSync } from 'node:fs'
+import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { descendants, isAlive, until } from '../helpers/processes.js'
 import { type RunningSandbox, startSandbox } from '../helpers/sandbox.js'
@@ -141,14 +142,19 @@ describe('kernel template', () => {
           'from ipykernel.connect import get_connection_file',
           'info = json.load(open(get_connection_file()))',
           'home = os.environ["HOME"]',
+          'sockets = os.stat(os.path.dirname(info["ip"]))',
           'print(json.dumps([os.getuid(), os.stat(os.getcwd()).st_uid, os.stat(home).st_uid,',
-          '  os.getsid(0) == os.getpid(), info["shell_port"], get_ipython().home_dir == home]))',
+          '  os.getsid(0) == os.getpid(), info["shell_port"], get_ipython().home_dir == home,',
+          '  info["transport"], sockets.st_uid, oct(sockets.st_mode & 0o777), info["ip"]]))',
         ].join('\n'),
       ),
     )
-    const [uid, cwdOwner, homeOwner, ownSession, shellPort, shellHome] = seen
+    const [uid, cwdOwner, homeOwner, ownSession, shellPort, shellHome, ...ipc] = seen
     expect(uid).not.toBe(0)
     expect([cwdOwner, homeOwner, ownSession, shellHome]).toEqual([uid, uid, true, true])
+    // With kernel uids its sockets are files in a directory of its uid's, not loopback ports.
+    const [transport, socketsOwner, socketsMode, socketsPath] = ipc
+    expect([transport, socketsOwner, socketsMode]).toEqual(['ipc', uid, '0o700'])
     // It took the IPython shell the template built, as a forked kernel does (sci_prebuilt_shell.py).
     const adopted = 'import sci_prebuilt_shell\nprint(sci_prebuilt_shell._shell is get_ipython())'
     expect(await stdout(id, adopted)).toBe('True')
@@ -162,13 +168,12 @@ describe('kernel template', () => {
     expect(restarted).not.toBe(spare?.pid)
     expect(await stdout(id, names)).toBe(spareNames)
     expect(await stdout(id, adopted)).toBe('True')
-    expect(
-      await stdout(
-        id,
-        'from ipykernel.connect import get_connection_file\nimport json\nprint(json.load(open(get_connection_file()))["shell_port"])',
-      ),
-    ).toBe(String(shellPort))
+    // The same sockets: the WebSocket's channels, connected to them, reach the new kernel.
+    const where =
+      'from ipykernel.connect import get_connection_file\nimport json\ninfo = json.load(open(get_connection_file()))\nprint(info["ip"], info["shell_port"])'
+    expect(await stdout(id, where)).toBe(`${socketsPath} ${shellPort}`)
     await s.client.stopContext(id)
+    await until(() => !existsSync(path.dirname(socketsPath)))
   })
 
   it('keeps IPython as users know it: script magics and their help, In/Out, %history, traitlets', async () => {

@@ -144,7 +144,7 @@ def drop_library_threads():
 
 
 class Template:
-    def __init__(self, control_fd, server_pid, spares):
+    def __init__(self, control_fd, server_pid, spare_transport):
         self.control = socket.socket(fileno=control_fd)
         self.server_pidfd = os.pidfd_open(server_pid)
         if os.getppid() != server_pid:  # the server died before we watched it
@@ -153,7 +153,7 @@ class Template:
         self.children = set()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.poller = select.poll()
-        self.spares = spares
+        self.spare_transport = spare_transport  # "tcp" or "ipc"; None: no spares
         self.spare = None
         self.spare_failures = 0
         self.last_request = 0.0
@@ -181,7 +181,8 @@ class Template:
         self.send({"ready": os.getpid(), "threads": thread_count()})
         while True:
             wait_ms = None
-            if self.spares and self.spare is None and self.spare_failures < MAX_SPARE_FAILURES:
+            wanted = self.spare_transport and self.spare is None
+            if wanted and self.spare_failures < MAX_SPARE_FAILURES:
                 wait_ms = (self.last_request + SPARE_DELAY_S - time.monotonic()) * 1000
                 if wait_ms <= 0:
                     wait_ms = None
@@ -330,7 +331,8 @@ class Template:
 def main():
     control_fd, server_pid, flavour = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    template = Template(control_fd, server_pid, spares=sys.argv[4] == "spares")
+    spares = sys.argv[4]  # "no-spares", or "spares:" and the transport they bind
+    template = Template(control_fd, server_pid, spare_transport=spares.partition(":")[2] or None)
     started = time.monotonic()
     preload(flavour)
     template.launcher(os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_kernel.py"))

@@ -110,7 +110,7 @@ def become_spare(template, fd):
     leave_template(template, fd)
     sock = socket.socket(fileno=fd)
     set_cmdline([sys.executable, sci_spare_kernel.__file__])
-    app, info = sci_spare_kernel.prepare()
+    app, info = sci_spare_kernel.prepare(template.spare_transport)
     sock.send(json.dumps(info).encode())
     request = sci_spare_kernel.wait_for_request(sock)
     take_request(request, request["argv"])

@@ -21,7 +21,9 @@
 # kernel on the same ports, which an open WebSocket's channels stay connected to.
 #
 # Kernel uids (sci_kernel_uids.py): every kernel, forked or cold, Python or not, runs as the owner
-# of the directory it starts in when they are on.
+# of the directory it starts in when they are on, and Python kernels then talk over Unix sockets in
+# a directory of their uid's (sci_kernel_ipc.py), a spare's over those in its own directory, which
+# its kernel's uid is given.
 import asyncio
 import os
 import select
@@ -33,6 +35,7 @@ from concurrent.futures import Future
 from ipykernel._version import kernel_protocol_version
 from jupyter_client.connect import LocalPortCache
 from jupyter_client.provisioning import LocalProvisioner
+from sci_kernel_ipc import kernel_ipc_dir, make_ipc_dir, remove_ipc_dir, use_ipc
 from sci_kernel_ports import PORT_NAMES, release_taken_ports
 from sci_kernel_uids import drop_nproc, kernel_uid, uid_env
 from sci_templates import UNKNOWN_EXIT, KernelTemplate, TemplateUnavailable
@@ -50,12 +53,23 @@ class TemplateProvisioner(LocalProvisioner):
     pidfd = None
     launched = False
     uid = None
+    ipc_dirs = ()
 
     @property
     def has_process(self):
         return self.forked_pid is not None or super().has_process
 
     async def pre_launch(self, **kwargs):
+        km = self.parent
+        if km is not None and self.kernel_spec.language == "python" and km.transport == "tcp":
+            uid = kernel_uid(kwargs.get("cwd") or os.getcwd())
+            directory = kernel_ipc_dir(os.path.dirname(km.connection_file), self.kernel_id)
+            if uid is not None and directory is None:
+                self.log.warning("sci-kernel-ipc kernel=%s: path too long, on TCP", self.kernel_id)
+            elif uid is not None:
+                make_ipc_dir(directory, uid)
+                use_ipc(km, directory)
+                self.ipc_dirs = (directory,)
         busy = release_taken_ports(self)
         if busy:
             self.log.warning(
@@ -114,10 +128,19 @@ class TemplateProvisioner(LocalProvisioner):
         return info
 
     def _take_ports(self, spare):
-        cache = LocalPortCache.instance()
-        for name in PORT_NAMES:
-            cache.return_port(self.connection_info[name])
-            cache.currently_used_ports.add(spare[name])
+        if spare["transport"] == "ipc":
+            # Its kernel's restarts bind the same socket files, as its uid.
+            directory = os.path.dirname(spare["ip"])
+            if self.uid is not None:
+                make_ipc_dir(directory, self.uid)
+            for unused in self.ipc_dirs:
+                remove_ipc_dir(unused)
+            self.ipc_dirs = (directory,)
+        elif self.ports_cached:
+            cache = LocalPortCache.instance()
+            for name in PORT_NAMES:
+                cache.return_port(self.connection_info[name])
+                cache.currently_used_ports.add(spare[name])
         self.connection_info = {**self.connection_info, **spare, "key": spare["key"].encode()}
 
     async def post_launch(self, **kwargs):
@@ -193,4 +216,7 @@ class TemplateProvisioner(LocalProvisioner):
 
     async def cleanup(self, restart=False):
         self._forget()
+        if not restart:
+            for directory in self.ipc_dirs:
+                remove_ipc_dir(directory)
         await super().cleanup(restart)

@@ -39,15 +39,26 @@ def stands_in_for(argv):
     return len(argv) == 4 and os.path.realpath(argv[1]) == LAUNCHER and argv[2] == "-f"
 
 
-def prepare():
+def prepare(transport):
     """In the spare: starts the kernel app up to its sockets; returns it and its connection info."""
     from ipykernel.kernelapp import IPKernelApp
 
     import sci_fast_init
+    import sci_kernel_ipc
     import sci_prebuilt_shell
 
     sci_fast_init.start()
     app = IPKernelApp.instance(config=sci_prebuilt_shell.kernel_config())
+    if transport == "ipc":
+        # Its own directory, the template's user's until a start gives it to the kernel's uid.
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        directory = sci_kernel_ipc.kernel_ipc_dir(jupyter_runtime_dir(), f"spare-{os.getpid()}")
+        if directory is None:
+            raise RuntimeError("the Jupyter runtime dir is too long a path for socket files")
+        sci_kernel_ipc.make_ipc_dir(directory, os.getuid())
+        app.transport = "ipc"
+        app.ip = os.path.join(directory, "k")
     app._init_asyncio_patch()
     app.init_sockets()
     app.init_heartbeat()

@@ -81,7 +81,7 @@ class KernelTemplate:
                     str(theirs.fileno()),
                     str(os.getpid()),
                     self.flavour,
-                    "spares" if self.spares else "no-spares",
+                    self._spares_mode(),
                     " " * CMDLINE_ROOM,
                 ],
                 pass_fds=[theirs.fileno()],
@@ -101,6 +101,12 @@ class KernelTemplate:
         self.attached = None
         self.log.info("sci-kernel-template: %s started, pid %d", self.flavour, self.pid)
         write_stats()
+
+    def _spares_mode(self):
+        # With kernel uids, spares bind Unix sockets as kernels do (sci_kernel_ipc.py).
+        if not self.spares:
+            return "no-spares"
+        return "spares:ipc" if KernelUids.count else "spares:tcp"
 
     def _attach(self):
         loop = asyncio.get_running_loop()
