@@ -16,9 +16,10 @@ import json
 import os
 import sys
 
+from sci_kernel_ports import PORT_NAMES
+
 # The launcher whose start a spare stands in for: a request with any other argv is forked as usual.
 LAUNCHER = os.path.join(os.path.dirname(os.path.realpath(__file__)), "python_kernel.py")
-PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 
 
 class Spare:
