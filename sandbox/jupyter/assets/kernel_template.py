@@ -44,8 +44,9 @@ import signal
 import socket
 import sys
 import time
+import traceback
 
-from sci_fork_child import become_kernel, become_one_shot, become_spare
+from sci_fork_child import become_kernel, become_one_shot, become_spare, rehearse_spare
 from sci_spare_kernel import Spare, stands_in_for
 
 PR_SET_PDEATHSIG = 1
@@ -55,6 +56,8 @@ MAX_SPARE_FAILURES = 3
 # The next spare is forked once no request came for this long: not while a kernel it replaces
 # starts (on 2 cores the two slowed each other), nor between the runs of a stream of one-shot runs.
 SPARE_DELAY_S = 0.2
+# A rehearsal (learn_copied_pages) takes about 0.2 s; one that takes this long is stuck.
+REHEARSAL_TIMEOUT_S = 20
 PRELOAD = (
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
@@ -143,6 +146,19 @@ def drop_library_threads():
     os.waitpid(pid, 0)
 
 
+def read_until_eof(fd, timeout_s):
+    """What a pipe's writer wrote until it closed it; None when that takes longer than timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    chunks = []
+    with os.fdopen(fd, "rb", buffering=0) as pipe:
+        while select.select([pipe], [], [], max(deadline - time.monotonic(), 0))[0]:
+            chunk = pipe.read(1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    return None
+
+
 class Template:
     def __init__(self, control_fd, server_pid, spare_transport):
         self.control = socket.socket(fileno=control_fd)
@@ -156,6 +172,7 @@ class Template:
         self.spare_transport = spare_transport  # "tcp" or "ipc"; None: no spares
         self.spare = None
         self.spare_failures = 0
+        self.copied_pages = []  # what each spare copies before its request (sci_copied_pages.py)
         self.last_request = 0.0
 
     def send(self, message, fds=()):
@@ -209,6 +226,30 @@ class Template:
                     self.last_request = time.monotonic()
                     if self.fork(request) == 0:
                         return request
+
+    def learn_copied_pages(self):
+        """Rehearses a spare's start in a throwaway child, to learn the pages it copies."""
+        read_fd, write_fd = os.pipe()
+        gc.freeze()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            code = 0
+            try:
+                rehearse_spare(self, write_fd)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            os._exit(code)
+        os.close(write_fd)
+        report = read_until_eof(read_fd, REHEARSAL_TIMEOUT_S)
+        if report is None:
+            os.kill(pid, signal.SIGKILL)
+        status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        try:
+            self.copied_pages = json.loads(report)
+        except (TypeError, ValueError):
+            print(f"kernel template: the spare's rehearsal failed ({status})", file=sys.stderr)
 
     def fork_spare(self):
         """Forks a spare kernel; returns its socket's descriptor in the spare, None here."""
@@ -344,23 +385,23 @@ def main():
     # Without kernel uids, kernels run as this user: this keeps them from reading the template's
     # memory or descriptors through ptrace or /proc where the user lacks CAP_SYS_PTRACE.
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    if template.spare_transport:
+        template.learn_copied_pages()
     print(
         f"kernel template ({flavour}) ready in {time.monotonic() - started:.2f} s,"
-        f" {thread_count()} thread(s)",
+        f" {thread_count()} thread(s), each spare copies"
+        f" {sum(length for _, length in template.copied_pages) // 1024} KiB of it ahead",
         file=sys.stderr,
     )
     request = template.serve()
     # The kernel. It ends without the interpreter's finalization, which would tear down (and so
     # copy, page by page) every object inherited from the template: a cold kernel has none of them.
     import atexit
-    import traceback
 
     if "run" in request:
         try:
             become_one_shot(template, request)  # exits when the cell has run
         except BaseException:
-            import traceback
-
             traceback.print_exc()
         os._exit(1)
     code = 0

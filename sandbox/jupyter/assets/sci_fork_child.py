@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 
+import sci_copied_pages
 import sci_spare_kernel
 
 PR_SET_DUMPABLE = 4
@@ -108,6 +109,7 @@ def become_kernel(template, request):
 def become_spare(template, fd):
     """In a spare: readies a kernel, waits for its request, then is that kernel."""
     leave_template(template, fd)
+    sci_copied_pages.copy_now(template.copied_pages)
     sock = socket.socket(fileno=fd)
     set_cmdline([sys.executable, sci_spare_kernel.__file__])
     app, info = sci_spare_kernel.prepare(template.spare_transport)
@@ -115,6 +117,28 @@ def become_spare(template, fd):
     request = sci_spare_kernel.wait_for_request(sock)
     take_request(request, request["argv"])
     sci_spare_kernel.finish(app, request["argv"])
+
+
+def rehearse_spare(template, report_fd):
+    """In a throwaway child: a spare's start for a made-up request; reports the pages it copied."""
+    import shutil
+    import tempfile
+
+    shared = sci_copied_pages.shared_pages()
+    leave_template(template, report_fd)
+    app, info = sci_spare_kernel.prepare(template.spare_transport)
+    home = tempfile.mkdtemp(prefix="sci-rehearsal-")
+    try:
+        argv = [sys.executable, sci_spare_kernel.LAUNCHER, "-f", os.path.join(home, "kernel.json")]
+        take_request({"uid": None, "cwd": home, "env": dict(os.environ, HOME=home)}, argv)
+        sci_spare_kernel.initialize(app, argv)
+        copied = sci_copied_pages.copied_since(shared)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+        if info["transport"] == "ipc":
+            shutil.rmtree(os.path.dirname(info["ip"]), ignore_errors=True)
+    with open(report_fd, "w") as report:
+        json.dump(copied, report)
 
 
 def become_one_shot(template, request):

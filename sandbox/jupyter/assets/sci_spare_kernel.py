@@ -65,10 +65,6 @@ def prepare(transport):
     app.init_heartbeat()
     app.init_io()
     app.init_signal()
-    # A kernel's start ends with IPython's set(sys.modules) (init_code): its increfs of ~1,400 module
-    # names copy several hundred of the template's pages, ~2 ms after the request. Every kernel
-    # copies them; a spare does it before.
-    set(sys.modules)
     info = {name: getattr(app, name) for name in PORT_NAMES}
     info.update(
         ip=app.ip,
@@ -80,7 +76,15 @@ def prepare(transport):
 
 
 def finish(app, argv):
-    """In the kernel the spare became: the rest of IPKernelApp.initialize, then its start."""
+    """In the kernel the spare became: the rest of its start."""
+    initialize(app, argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    app.start()
+
+
+def initialize(app, argv):
+    """The rest of IPKernelApp.initialize, for the request's launcher arguments in `argv`."""
     from IPython.core.application import BaseIPythonApplication
 
     import sci_fast_init
@@ -105,9 +109,6 @@ def finish(app, argv):
         app.init_extensions()
         app.init_code()
     sci_fast_init.stop()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    app.start()
 
 
 def wait_for_request(sock):
