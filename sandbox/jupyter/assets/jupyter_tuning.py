@@ -8,7 +8,6 @@ import logging
 from jupyter_client.manager import AsyncKernelManager, KernelManager, _get_future
 from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 from jupyter_server._tz import utcnow
-from jupyter_server.services.kernels.handlers import ZMQChannelsHandler
 from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
 
 
@@ -31,7 +30,6 @@ def tune_jupyter_server(c):
     c.ServerApp.logging_config = {"loggers": {"ServerApp": {"level": logging.getLevelName(logging.INFO)}}}
     MappingKernelManager.start_watching_activity = _no_activity_watch
     AsyncMultiKernelManager.shutdown_kernel = _shutdown_kernel_when_ready
-    ZMQChannelsHandler.open = _open_without_holding_messages(ZMQChannelsHandler.open)
     for method, alias in PENDING_STATE_METHODS:
         pending = _in_pending_state(getattr(KernelManager, method).__wrapped__)
         setattr(KernelManager, method, pending)  # what restart_kernel calls
@@ -74,31 +72,6 @@ def _no_activity_watch(self, kernel_id):
     kernel.execution_state = "idle"
     kernel.reason = ""
     kernel.last_activity = utcnow()
-
-
-# A WebSocket's open() returns its "nudge": kernel_info requests until a reply and an IOPub message
-# came, so that the IOPub subscription is known to be up. Tornado holds the client's messages until
-# it ends, and a client's first message is its own kernel_info request: each connection to a new
-# kernel paid two kernel_info round trips one after the other (about 4 ms of a 55 ms start). The
-# client's messages now reach the kernel at once. Its replies still wait for the nudge (the handler
-# subscribes to the kernel's channels when it ends), so a client that waits for its kernel_info
-# reply before sending anything else, as @jupyterlab/services does, has no request run before the
-# subscription is up. A nudge that fails closes the WebSocket, as tornado did.
-def _open_without_holding_messages(open_):
-    @functools.wraps(open_)
-    def wrapper(self, *args, **kwargs):
-        nudged = open_(self, *args, **kwargs)
-        if nudged is not None:
-            nudged.add_done_callback(lambda done: _close_unless_nudged(self, done))
-
-    return wrapper
-
-
-def _close_unless_nudged(handler, done):
-    error = None if done.cancelled() else done.exception()
-    if done.cancelled() or error is not None:
-        handler.log.warning("Kernel %s did not answer on its channels: %r", handler.kernel_id, error)
-        handler.close()
 
 
 _shutdown_kernel = AsyncMultiKernelManager.shutdown_kernel
