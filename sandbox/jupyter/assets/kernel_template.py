@@ -56,7 +56,7 @@ MAX_SPARE_FAILURES = 3
 # The next spare is forked once no request came for this long: not while a kernel it replaces
 # starts (on 2 cores the two slowed each other), nor between the runs of a stream of one-shot runs.
 SPARE_DELAY_S = 0.2
-# A rehearsal (learn_copied_pages) takes about 0.2 s; one that takes this long is stuck.
+# A rehearsal (learn_copied_pages) takes about 0.35 s; one that takes this long is stuck.
 REHEARSAL_TIMEOUT_S = 20
 PRELOAD = (
     "ipykernel.kernelapp",

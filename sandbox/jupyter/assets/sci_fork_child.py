@@ -14,6 +14,7 @@ import socket
 import sys
 
 import sci_copied_pages
+import sci_kernel_ipc
 import sci_spare_kernel
 
 PR_SET_DUMPABLE = 4
@@ -136,7 +137,7 @@ def rehearse_spare(template, report_fd):
     finally:
         shutil.rmtree(home, ignore_errors=True)
         if info["transport"] == "ipc":
-            shutil.rmtree(os.path.dirname(info["ip"]), ignore_errors=True)
+            sci_kernel_ipc.remove_ipc_dir(os.path.dirname(info["ip"]))
     with open(report_fd, "w") as report:
         json.dump(copied, report)
 
