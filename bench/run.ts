@@ -5,12 +5,15 @@
 import { benchBurst } from './burst.js'
 import { evalTable, measureEval } from './eval.js'
 import { benchKernelStart } from './kernel-start.js'
+import { benchMachine } from './machine.js'
 import { benchMcp } from './mcp.js'
 import { benchSandbox } from './sandbox.js'
 import { table } from './stats.js'
 import { benchTslabStart } from './tslab-start.js'
 
 const n = Number(process.env.BENCH_N ?? 500)
+console.error('machine: page faults, a bare interpreter …')
+process.stdout.write(`## Machine\n\n${table(benchMachine())}\n\n`)
 console.error(`sandbox latency (n=${n}) …`)
 process.stdout.write(`## Sandbox\n\n${table(await benchSandbox(n))}\n\n`)
 console.error('Python kernel start, spare vs template vs cold …')
