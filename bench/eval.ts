@@ -38,7 +38,8 @@ const WORKLOADS = [
   },
 ] as const
 const CONCURRENCY = [1, 2, 4, 8]
-const PYTHON = '/usr/bin/python3'
+/** The bare interpreter every floor is measured with: Debian's, which the kernels run on. */
+export const PYTHON = '/usr/bin/python3'
 
 /** One point of the table. */
 export type EvalPoint = {

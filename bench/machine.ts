@@ -8,9 +8,8 @@
  */
 import { execFileSync } from 'node:child_process'
 import { pathToFileURL } from 'node:url'
+import { PYTHON } from './eval.js'
 import { type Row, summarize, table } from './stats.js'
-
-const PYTHON = '/usr/bin/python3'
 
 // Prints one JSON line: ms per 1,000 pages for each kind of fault, one sample per round.
 const FAULTS = `
