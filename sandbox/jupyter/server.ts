@@ -155,10 +155,11 @@ export class JupyterServer {
         ...stats.starts,
         templatePid: stats.template_pid ?? undefined,
         stdlibTemplatePid: stats.stdlib_template_pid ?? undefined,
+        copiedKib: stats.copied_kib ?? {},
       }
     } catch {
       // No Python kernel started yet and no template: nothing written.
-      return { spare: 0, template: 0, cold: 0 }
+      return { spare: 0, template: 0, cold: 0, copiedKib: {} }
     }
   }
 
@@ -198,7 +199,9 @@ export class JupyterServer {
 
 /**
  * Kernel starts per path, as the provisioner counts them (sci_kernel_provisioner.py); the pids of
- * the scientific template (kernels and runs) and of the stdlib one (runs of stdlib-only code).
+ * the scientific template (kernels and runs) and of the stdlib one (runs of stdlib-only code); per
+ * ready template, the KiB of its memory that each spare and each run copies ahead
+ * (sci_copied_pages.py).
  */
 export type KernelStarts = {
   spare: number
@@ -206,6 +209,7 @@ export type KernelStarts = {
   cold: number
   templatePid?: number
   stdlibTemplatePid?: number
+  copiedKib: Partial<Record<'scientific' | 'stdlib', { spare: number; run: number }>>
 }
 
 /** Written by the provisioner into the server's runtime dir. */

@@ -195,6 +195,21 @@ describe('one-shot runner', () => {
     expect(imported.output.stdout).toBe('False\n3\n')
   })
 
+  it('copies into each run, in one go, the template pages that a rehearsal run wrote', async () => {
+    const copied = async () =>
+      (await (s.sandbox.runtime as ProcessKernelRuntime).kernelStarts())?.copiedKib
+    await until(async () => (await copied())?.stdlib !== undefined, 30_000)
+    // Both templates rehearsed a run of print(1) (about 7 MiB copied here); the scientific one also
+    // rehearsed a spare's start. A failed rehearsal reports nothing copied.
+    const { scientific, stdlib } = (await copied()) ?? {}
+    expect(scientific?.run).toBeGreaterThan(1024)
+    expect(stdlib?.run).toBeGreaterThan(1024)
+    expect(scientific?.spare).toBeGreaterThan(1024)
+    expect(stdlib?.spare).toBe(0)
+    expect((await once('print(6 * 7)')).output.stdout).toBe('42\n')
+    expect((await once('import pandas\nprint(6 * 7)')).output.stdout).toBe('42\n')
+  })
+
   it('runs stdlib-only code from the scientific template while the stdlib one is down', async () => {
     const { scientific, stdlib } = await templatePids()
     if (stdlib === undefined) throw new Error('no stdlib template')

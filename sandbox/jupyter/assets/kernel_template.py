@@ -23,12 +23,15 @@
 # requests: a fork request that allows it is handed to the spare instead of forking, and the next
 # spare is forked once no request has come for SPARE_DELAY_S.
 #
+# Before it is ready, it rehearses a spare's start and a run in throwaway children, to learn which
+# of its pages each copies: spares and runs then copy them in one go (sci_copied_pages.py).
+#
 # Protocol (SOCK_SEQPACKET, one JSON object per packet):
 #   → {"fork": id, "argv": [python, launcher.py, "-f", connection_file], "env": {...}, "cwd": dir,
 #      "uid": uid or null, "nproc": process limit of that uid, 0 for none, "spare": may a spare
 #      take it}
 #   → {"run": id, "env", "cwd", "uid", "nproc"}: a one-shot run (sci_one_shot.py), not a kernel
-#   ← {"ready": pid, "threads": n}            once, after the imports
+#   ← {"ready": pid, "threads": n, "copied_kib": {"spare": KiB, "run": KiB}}  once, when ready
 #   ← {"forked": id, "pid": pid} + a pidfd of the child (SCM_RIGHTS), and for a run our end of a
 #      stream socket to it (the cell goes in, its messages come out); or {"failed": id, "error"};
 #      for a spare, "connection": its ports, ip, transport, key and signature scheme
@@ -46,7 +49,13 @@ import sys
 import time
 import traceback
 
-from sci_fork_child import become_kernel, become_one_shot, become_spare, rehearse_spare
+from sci_fork_child import (
+    become_kernel,
+    become_one_shot,
+    become_spare,
+    rehearse_one_shot,
+    rehearse_spare,
+)
 from sci_spare_kernel import Spare, stands_in_for
 
 PR_SET_PDEATHSIG = 1
@@ -146,6 +155,10 @@ def drop_library_threads():
     os.waitpid(pid, 0)
 
 
+def kib(ranges):
+    return sum(length for _, length in ranges) // 1024
+
+
 def read_until_eof(fd, timeout_s):
     """What a pipe's writer wrote until it closed it; None when that takes longer than timeout_s."""
     deadline = time.monotonic() + timeout_s
@@ -172,7 +185,10 @@ class Template:
         self.spare_transport = spare_transport  # "tcp" or "ipc"; None: no spares
         self.spare = None
         self.spare_failures = 0
-        self.copied_pages = []  # what each spare copies before its request (sci_copied_pages.py)
+        # What each spare copies before its request and each run right after its fork
+        # (sci_copied_pages.py).
+        self.spare_pages = []
+        self.run_pages = []
         self.last_request = 0.0
 
     def send(self, message, fds=()):
@@ -195,7 +211,13 @@ class Template:
         signal.set_wakeup_fd(self.wake_w)
         for fd in (self.control.fileno(), self.wake_r, self.server_pidfd):
             self.poller.register(fd, select.POLLIN)
-        self.send({"ready": os.getpid(), "threads": thread_count()})
+        self.send(
+            {
+                "ready": os.getpid(),
+                "threads": thread_count(),
+                "copied_kib": {"spare": kib(self.spare_pages), "run": kib(self.run_pages)},
+            }
+        )
         while True:
             wait_ms = None
             wanted = self.spare_transport and self.spare is None
@@ -227,8 +249,8 @@ class Template:
                     if self.fork(request) == 0:
                         return request
 
-    def learn_copied_pages(self):
-        """Rehearses a spare's start in a throwaway child, to learn the pages it copies."""
+    def learn_copied_pages(self, rehearse):
+        """Rehearses a spare's start or a run in a throwaway child: the pages it copies."""
         read_fd, write_fd = os.pipe()
         gc.freeze()
         pid = os.fork()
@@ -236,7 +258,7 @@ class Template:
             os.close(read_fd)
             code = 0
             try:
-                rehearse_spare(self, write_fd)
+                rehearse(self, write_fd)
             except BaseException:
                 traceback.print_exc()
                 code = 1
@@ -247,9 +269,10 @@ class Template:
             os.kill(pid, signal.SIGKILL)
         status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
         try:
-            self.copied_pages = json.loads(report)
+            return json.loads(report)
         except (TypeError, ValueError):
-            print(f"kernel template: the spare's rehearsal failed ({status})", file=sys.stderr)
+            print(f"kernel template: {rehearse.__name__} failed ({status})", file=sys.stderr)
+            return []
 
     def fork_spare(self):
         """Forks a spare kernel; returns its socket's descriptor in the spare, None here."""
@@ -386,13 +409,9 @@ def main():
     # memory or descriptors through ptrace or /proc where the user lacks CAP_SYS_PTRACE.
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     if template.spare_transport:
-        template.learn_copied_pages()
-    print(
-        f"kernel template ({flavour}) ready in {time.monotonic() - started:.2f} s,"
-        f" {thread_count()} thread(s), each spare copies"
-        f" {sum(length for _, length in template.copied_pages) // 1024} KiB of it ahead",
-        file=sys.stderr,
-    )
+        template.spare_pages = template.learn_copied_pages(rehearse_spare)
+    template.run_pages = template.learn_copied_pages(rehearse_one_shot)
+    print(f"kernel template ({flavour}) ready in {time.monotonic() - started:.2f} s", file=sys.stderr)
     request = template.serve()
     # The kernel. It ends without the interpreter's finalization, which would tear down (and so
     # copy, page by page) every object inherited from the template: a cold kernel has none of them.

@@ -42,17 +42,17 @@ def watch_server(pidfd):
 
 def detach(template, request, argv):
     """In the forked child: leaves the template for the request's uid, dir and env."""
-    leave_template(template, request.get("fd"))
+    leave_template(template, [request["fd"]] if "fd" in request else [])
     return take_request(request, argv)
 
 
-def leave_template(template, own_fd):
+def leave_template(template, own_fds):
     """In a forked child: its own session, no signal handler or descriptor of the template's."""
     os.setsid()
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    keep = {template.server_pidfd, template.server_pidfd if own_fd is None else own_fd}
+    keep = {template.server_pidfd, *own_fds}
     # IPython opens /dev/null at import and closes it at exit: kept open, so that its close at
     # exit cannot close whatever else got that descriptor number.
     devnull = getattr(sys.modules.get("IPython.utils.io"), "devnull", None)
@@ -109,8 +109,8 @@ def become_kernel(template, request):
 
 def become_spare(template, fd):
     """In a spare: readies a kernel, waits for its request, then is that kernel."""
-    leave_template(template, fd)
-    sci_copied_pages.copy_now(template.copied_pages)
+    leave_template(template, [fd])
+    sci_copied_pages.copy_now(template.spare_pages)
     sock = socket.socket(fileno=fd)
     set_cmdline([sys.executable, sci_spare_kernel.__file__])
     app, info = sci_spare_kernel.prepare(template.spare_transport)
@@ -126,7 +126,7 @@ def rehearse_spare(template, report_fd):
     import tempfile
 
     shared = sci_copied_pages.shared_pages()
-    leave_template(template, report_fd)
+    leave_template(template, [report_fd])
     app, info = sci_spare_kernel.prepare(template.spare_transport)
     home = tempfile.mkdtemp(prefix="sci-rehearsal-")
     try:
@@ -145,5 +145,32 @@ def rehearse_spare(template, report_fd):
 def become_one_shot(template, request):
     import sci_one_shot
 
+    sci_copied_pages.copy_now(template.run_pages)
     detach(template, request, [sys.executable, sci_one_shot.__file__])
     sci_one_shot.run(request["fd"])
+
+
+def rehearse_one_shot(template, report_fd):
+    """In a throwaway child: a one-shot run of a fixed cell for a made-up request (its cell fed and
+    its messages left unread on a socket of its own); reports the pages it copied."""
+    import shutil
+    import tempfile
+
+    import sci_one_shot
+
+    shared = sci_copied_pages.shared_pages()
+    run, feed = socket.socketpair()
+    feed.sendall(json.dumps({"code": sci_one_shot.REHEARSAL_CELL}).encode())
+    feed.shutdown(socket.SHUT_WR)
+    home = tempfile.mkdtemp(prefix="sci-rehearsal-")
+    leave_template(template, [run.fileno(), feed.fileno(), report_fd])
+    env = dict(os.environ, HOME=home)
+    take_request({"uid": None, "cwd": home, "env": env}, [sys.executable, sci_one_shot.__file__])
+
+    def report():
+        copied = sci_copied_pages.copied_since(shared)
+        shutil.rmtree(home, ignore_errors=True)
+        with open(report_fd, "w") as out:
+            json.dump(copied, out)
+
+    sci_one_shot.run(run.fileno(), before_exit=report)

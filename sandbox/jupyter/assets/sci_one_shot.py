@@ -30,6 +30,8 @@ import sci_kernel
 import sci_prebuilt_shell
 
 MPL_INLINE = "module://matplotlib_inline.backend_inline"
+# What the template's rehearsal of a run executes (sci_fork_child.rehearse_one_shot): one output.
+REHEARSAL_CELL = "print(1)"
 
 
 class LineSession(Session):
@@ -113,7 +115,7 @@ def session_for(fd):
     return session
 
 
-def run(fd):
+def run(fd, before_exit=None):
     """In the forked child, once it is the run's uid, dir and env: runs the cell, then exits."""
     code = 0
     log_fd = os.dup(2)  # the server's log, before the run's stderr takes fd 2
@@ -154,4 +156,6 @@ def run(fd):
         code = 1
     # As a kernel ends: the user's atexit handlers, then the shell's and the IOPub thread's.
     atexit._run_exitfuncs()
+    if before_exit is not None:
+        before_exit()
     os._exit(code)

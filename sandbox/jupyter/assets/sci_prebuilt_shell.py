@@ -109,6 +109,10 @@ def build():
         # The one extension every kernel's app loads: the app finds it loaded (a dropped shell's
         # kernel loads it itself).
         shell.extension_manager.load_extension("storemagic")
+        # Loaded under its full name, so the app's load_extension("storemagic") would first search
+        # sys.path for a top-level "storemagic" in every kernel (~2 ms), find none in a fresh home
+        # and working dir, and end up here: it finds the short name loaded.
+        shell.extension_manager.loaded.add("storemagic")
         _shell, _built_config = shell, _shell_part(copy.deepcopy(config))
     except Exception as error:
         print(f"kernel template: cannot prebuild the IPython shell: {error!r}", file=sys.stderr)

@@ -68,6 +68,7 @@ class KernelTemplate:
         self.attached = None
         self.spares = False
         self.starts = {"spare": 0, "template": 0, "cold": 0}
+        self.copied_kib = None  # what its spares and runs copy ahead, once it is ready
 
     def start(self):
         """Spawns the template (it imports in the background). Safe to call without a loop."""
@@ -99,6 +100,7 @@ class KernelTemplate:
         self.sock, self.pid, self.started_at = ours, self.proc.pid, time.monotonic()
         self.ready = None
         self.attached = None
+        self.copied_kib = None
         self.log.info("sci-kernel-template: %s started, pid %d", self.flavour, self.pid)
         write_stats()
 
@@ -133,11 +135,16 @@ class KernelTemplate:
     def _on_message(self, message, fds):
         if "ready" in message:
             self.log.info(
-                "sci-kernel-template: %s pid %d ready, %d thread(s)",
+                "sci-kernel-template: %s pid %d ready, %d thread(s), each spare copies %d KiB of it"
+                " ahead, each run %d KiB",
                 self.flavour,
                 message["ready"],
                 message["threads"],
+                message["copied_kib"]["spare"],
+                message["copied_kib"]["run"],
             )
+            self.copied_kib = message["copied_kib"]
+            write_stats()
             if not self.ready.done():
                 self.ready.set_result(True)
             if self.flavour == SCIENTIFIC and not KernelTemplate.instance(STDLIB).enabled:
@@ -298,7 +305,8 @@ def start_template(flavour=SCIENTIFIC, spares=False):
 
 
 def write_stats():
-    # What the sandbox reads for /metrics and tests: kernel starts per path, the templates' pids.
+    # What the sandbox reads for /metrics and tests: kernel starts per path, the templates' pids and
+    # what their spares and runs copy ahead.
     runtime_dir = os.environ.get("JUPYTER_RUNTIME_DIR")
     if not runtime_dir:
         return
@@ -310,6 +318,11 @@ def write_stats():
         "template_pid": scientific.pid,
         "template_enabled": scientific.enabled,
         "stdlib_template_pid": stdlib and stdlib.pid,
+        "copied_kib": {
+            template.flavour: template.copied_kib
+            for template in KernelTemplate._instances.values()
+            if template.copied_kib is not None
+        },
     }
     try:
         with open(path + ".tmp", "w") as file:
