@@ -200,7 +200,7 @@ export class JupyterServer {
 /**
  * Kernel starts per path, as the provisioner counts them (sci_kernel_provisioner.py); the pids of
  * the scientific template (kernels and runs) and of the stdlib one (runs of stdlib-only code); per
- * ready template, the KiB of its memory that each spare and each run copies ahead
+ * ready template, the KiB of its memory that each kernel's start and each run copies ahead
  * (sci_copied_pages.py).
  */
 export type KernelStarts = {
@@ -209,7 +209,7 @@ export type KernelStarts = {
   cold: number
   templatePid?: number
   stdlibTemplatePid?: number
-  copiedKib: Partial<Record<'scientific' | 'stdlib', { spare: number; run: number }>>
+  copiedKib: Partial<Record<'scientific' | 'stdlib', { kernel: number; run: number }>>
 }
 
 /** Written by the provisioner into the server's runtime dir. */

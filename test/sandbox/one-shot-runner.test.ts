@@ -199,13 +199,13 @@ describe('one-shot runner', () => {
     const copied = async () =>
       (await (s.sandbox.runtime as ProcessKernelRuntime).kernelStarts())?.copiedKib
     await until(async () => (await copied())?.stdlib !== undefined, 30_000)
-    // Both templates rehearsed a run of print(1) (about 7 MiB copied here); the scientific one also
-    // rehearsed a spare's start. A failed rehearsal reports nothing copied.
+    // Both templates rehearsed a run of print(1) (about 7 MiB copied here); the scientific one, which
+    // also forks kernels, rehearsed a kernel's start. A failed rehearsal reports nothing copied.
     const { scientific, stdlib } = (await copied()) ?? {}
     expect(scientific?.run).toBeGreaterThan(1024)
     expect(stdlib?.run).toBeGreaterThan(1024)
-    expect(scientific?.spare).toBeGreaterThan(1024)
-    expect(stdlib?.spare).toBe(0)
+    expect(scientific?.kernel).toBeGreaterThan(1024)
+    expect(stdlib?.kernel).toBe(0)
     expect((await once('print(6 * 7)')).output.stdout).toBe('42\n')
     expect((await once('import pandas\nprint(6 * 7)')).output.stdout).toBe('42\n')
   })

@@ -23,15 +23,15 @@
 # requests: a fork request that allows it is handed to the spare instead of forking, and the next
 # spare is forked once no request has come for SPARE_DELAY_S.
 #
-# Before it is ready, it rehearses a spare's start and a run in throwaway children, to learn which
-# of its pages each copies: spares and runs then copy them in one go (sci_copied_pages.py).
+# Before it is ready, it rehearses a kernel's start and a run in throwaway children, to learn which
+# of its pages each copies: kernels, spares and runs then copy them in one go (sci_copied_pages.py).
 #
 # Protocol (SOCK_SEQPACKET, one JSON object per packet):
 #   → {"fork": id, "argv": [python, launcher.py, "-f", connection_file], "env": {...}, "cwd": dir,
 #      "uid": uid or null, "nproc": process limit of that uid, 0 for none, "spare": may a spare
 #      take it}
 #   → {"run": id, "env", "cwd", "uid", "nproc"}: a one-shot run (sci_one_shot.py), not a kernel
-#   ← {"ready": pid, "threads": n, "copied_kib": {"spare": KiB, "run": KiB}}  once, when ready
+#   ← {"ready": pid, "threads": n, "copied_kib": {"kernel": KiB, "run": KiB}}  once, when ready
 #   ← {"forked": id, "pid": pid} + a pidfd of the child (SCM_RIGHTS), and for a run our end of a
 #      stream socket to it (the cell goes in, its messages come out); or {"failed": id, "error"};
 #      for a spare, "connection": its ports, ip, transport, key and signature scheme
@@ -54,7 +54,7 @@ from sci_fork_child import (
     become_one_shot,
     become_spare,
     rehearse_one_shot,
-    rehearse_spare,
+    rehearse_kernel,
 )
 from sci_spare_kernel import Spare, stands_in_for
 
@@ -185,9 +185,9 @@ class Template:
         self.spare_transport = spare_transport  # "tcp" or "ipc"; None: no spares
         self.spare = None
         self.spare_failures = 0
-        # What each spare copies before its request and each run right after its fork
-        # (sci_copied_pages.py).
-        self.spare_pages = []
+        # What each kernel's start (a spare's before its request) and each run copy right after
+        # their fork (sci_copied_pages.py).
+        self.kernel_pages = []
         self.run_pages = []
         self.last_request = 0.0
 
@@ -215,7 +215,7 @@ class Template:
             {
                 "ready": os.getpid(),
                 "threads": thread_count(),
-                "copied_kib": {"spare": kib(self.spare_pages), "run": kib(self.run_pages)},
+                "copied_kib": {"kernel": kib(self.kernel_pages), "run": kib(self.run_pages)},
             }
         )
         while True:
@@ -250,7 +250,7 @@ class Template:
                         return request
 
     def learn_copied_pages(self, rehearse):
-        """Rehearses a spare's start or a run in a throwaway child: the pages it copies."""
+        """Rehearses a kernel's start or a run in a throwaway child: the pages it copies."""
         read_fd, write_fd = os.pipe()
         gc.freeze()
         pid = os.fork()
@@ -408,8 +408,8 @@ def main():
     # Without kernel uids, kernels run as this user: this keeps them from reading the template's
     # memory or descriptors through ptrace or /proc where the user lacks CAP_SYS_PTRACE.
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    if template.spare_transport:
-        template.spare_pages = template.learn_copied_pages(rehearse_spare)
+    if flavour == "scientific":  # the stdlib one forks runs only
+        template.kernel_pages = template.learn_copied_pages(rehearse_kernel)
     template.run_pages = template.learn_copied_pages(rehearse_one_shot)
     print(f"kernel template ({flavour}) ready in {time.monotonic() - started:.2f} s", file=sys.stderr)
     request = template.serve()

@@ -13,11 +13,15 @@ import signal
 import socket
 import sys
 
+from tornado.ioloop import IOLoop
+
 import sci_copied_pages
 import sci_kernel_ipc
 import sci_spare_kernel
 
 PR_SET_DUMPABLE = 4
+# How long a kernel's rehearsal runs its event loop once it has started.
+REHEARSAL_LOOP_S = 0.1
 libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -103,6 +107,7 @@ def take_request(request, argv):
 
 def become_kernel(template, request):
     """In the forked child: detach from the template, then run the launcher as __main__."""
+    sci_copied_pages.copy_now(template.kernel_pages)
     main = detach(template, request, request["argv"])
     exec(request["code"], main.__dict__)
 
@@ -110,7 +115,7 @@ def become_kernel(template, request):
 def become_spare(template, fd):
     """In a spare: readies a kernel, waits for its request, then is that kernel."""
     leave_template(template, [fd])
-    sci_copied_pages.copy_now(template.spare_pages)
+    sci_copied_pages.copy_now(template.kernel_pages)
     sock = socket.socket(fileno=fd)
     set_cmdline([sys.executable, sci_spare_kernel.__file__])
     app, info = sci_spare_kernel.prepare(template.spare_transport)
@@ -120,8 +125,9 @@ def become_spare(template, fd):
     sci_spare_kernel.finish(app, request["argv"])
 
 
-def rehearse_spare(template, report_fd):
-    """In a throwaway child: a spare's start for a made-up request; reports the pages it copied."""
+def rehearse_kernel(template, report_fd):
+    """In a throwaway child: a kernel's start as a spare's, for a made-up request; reports the pages
+    it copied."""
     import shutil
     import tempfile
 
@@ -133,6 +139,11 @@ def rehearse_spare(template, report_fd):
         argv = [sys.executable, sci_spare_kernel.LAUNCHER, "-f", os.path.join(home, "kernel.json")]
         take_request({"uid": None, "cwd": home, "env": dict(os.environ, HOME=home)}, argv)
         sci_spare_kernel.initialize(app, argv)
+        # Into the kernel's event loop for a moment: the kernel's start publishes on IOPub and its
+        # control thread starts a loop of its own, which copy pages too.
+        loop = IOLoop.current()
+        loop.call_later(REHEARSAL_LOOP_S, loop.stop)
+        app.start()
         copied = sci_copied_pages.copied_since(shared)
     finally:
         shutil.rmtree(home, ignore_errors=True)

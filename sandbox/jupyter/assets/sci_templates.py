@@ -68,7 +68,7 @@ class KernelTemplate:
         self.attached = None
         self.spares = False
         self.starts = {"spare": 0, "template": 0, "cold": 0}
-        self.copied_kib = None  # what its spares and runs copy ahead, once it is ready
+        self.copied_kib = None  # what its kernels and runs copy ahead, once it is ready
 
     def start(self):
         """Spawns the template (it imports in the background). Safe to call without a loop."""
@@ -135,12 +135,12 @@ class KernelTemplate:
     def _on_message(self, message, fds):
         if "ready" in message:
             self.log.info(
-                "sci-kernel-template: %s pid %d ready, %d thread(s), each spare copies %d KiB of it"
-                " ahead, each run %d KiB",
+                "sci-kernel-template: %s pid %d ready, %d thread(s), each kernel copies %d KiB of"
+                " it ahead, each run %d KiB",
                 self.flavour,
                 message["ready"],
                 message["threads"],
-                message["copied_kib"]["spare"],
+                message["copied_kib"]["kernel"],
                 message["copied_kib"]["run"],
             )
             self.copied_kib = message["copied_kib"]
@@ -306,7 +306,7 @@ def start_template(flavour=SCIENTIFIC, spares=False):
 
 def write_stats():
     # What the sandbox reads for /metrics and tests: kernel starts per path, the templates' pids and
-    # what their spares and runs copy ahead.
+    # what their kernels and runs copy ahead.
     runtime_dir = os.environ.get("JUPYTER_RUNTIME_DIR")
     if not runtime_dir:
         return
