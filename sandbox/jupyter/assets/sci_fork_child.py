@@ -139,18 +139,35 @@ def rehearse_kernel(template, report_fd):
         argv = [sys.executable, sci_spare_kernel.LAUNCHER, "-f", os.path.join(home, "kernel.json")]
         take_request({"uid": None, "cwd": home, "env": dict(os.environ, HOME=home)}, argv)
         sci_spare_kernel.initialize(app, argv)
-        # Into the kernel's event loop for a moment: the kernel's start publishes on IOPub and its
-        # control thread starts a loop of its own, which copy pages too.
+        # Into the kernel's event loop for a moment, asked for its kernel_info on the shell and
+        # control channels as Jupyter Server asks each new kernel: the start's IOPub messages, the
+        # control thread's own loop and the first messages' handling copy pages too.
+        clients = [ask_kernel_info(app, port) for port in (app.shell_port, app.control_port)]
         loop = IOLoop.current()
         loop.call_later(REHEARSAL_LOOP_S, loop.stop)
         app.start()
         copied = sci_copied_pages.copied_since(shared)
+        for client in clients:
+            client.close(linger=0)
     finally:
         shutil.rmtree(home, ignore_errors=True)
         if info["transport"] == "ipc":
             sci_kernel_ipc.remove_ipc_dir(os.path.dirname(info["ip"]))
     with open(report_fd, "w") as report:
         json.dump(copied, report)
+
+
+def ask_kernel_info(app, port):
+    """A socket of a client of the kernel `app` starts, with a kernel_info request sent on it."""
+    import zmq
+
+    client = zmq.Context.instance().socket(zmq.DEALER)
+    if app.transport == "ipc":
+        client.connect(f"ipc://{app.ip}-{port}")
+    else:
+        client.connect(f"tcp://{app.ip}:{port}")
+    app.session.send(client, "kernel_info_request")
+    return client
 
 
 def become_one_shot(template, request):
