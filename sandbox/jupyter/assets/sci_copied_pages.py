@@ -23,42 +23,45 @@ libc = ctypes.CDLL(None, use_errno=True)
 libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 
 
-def _pages(pagemap):
-    """(address, pagemap entry) of each page of this process's writable private mappings."""
+def _spans():
+    """(start, end) of each of this process's writable private mappings."""
     with open("/proc/self/maps") as maps:
         mappings = [line.split(maxsplit=2)[:2] for line in maps]
     for span, perms in mappings:
-        if perms[1] != "w" or perms[3] != "p":
-            continue
-        start, end = (int(bound, 16) for bound in span.split("-"))
-        entries = array.array("Q")
-        pagemap.seek(start // PAGE_SIZE * entries.itemsize)
-        entries.frombytes(pagemap.read((end - start) // PAGE_SIZE * entries.itemsize))
-        for index, entry in enumerate(entries):
-            yield start + index * PAGE_SIZE, entry
+        if perms[1] == "w" and perms[3] == "p":
+            yield tuple(int(bound, 16) for bound in span.split("-"))
 
 
-def shared_pages():
-    """The addresses of the pages this process shares with another (a forked child's parent)."""
+def _entries(pagemap, start, end):
+    entries = array.array("Q")
+    pagemap.seek(start // PAGE_SIZE * entries.itemsize)
+    entries.frombytes(pagemap.read((end - start) // PAGE_SIZE * entries.itemsize))
+    return entries
+
+
+def snapshot():
+    """This process's writable private mappings and the pagemap entry of each of their pages (in
+    arrays, so that taking it allocates next to nothing in the pages it describes)."""
     with open("/proc/self/pagemap", "rb", buffering=0) as pagemap:
-        return {
-            address
-            for address, entry in _pages(pagemap)
-            if entry & PRESENT and not entry & EXCLUSIVE
-        }
+        return [(start, end, _entries(pagemap, start, end)) for start, end in _spans()]
 
 
-def copied_since(shared):
-    """The pages of `shared` this process now owns alone, as [start, length] ranges."""
+def copied_since(before):
+    """The pages this process shared with another (a forked child's parent) at `before` and owns
+    alone now, as [start, length] ranges."""
     ranges = []
     with open("/proc/self/pagemap", "rb", buffering=0) as pagemap:
-        for address, entry in _pages(pagemap):
-            if address not in shared or not entry & EXCLUSIVE:
-                continue
-            if ranges and ranges[-1][0] + ranges[-1][1] == address:
-                ranges[-1][1] += PAGE_SIZE
-            else:
-                ranges.append([address, PAGE_SIZE])
+        for start, end, then in before:
+            now = _entries(pagemap, start, end)
+            for index, entry in enumerate(now):
+                shared_then = then[index] & PRESENT and not then[index] & EXCLUSIVE
+                if not (shared_then and entry & PRESENT and entry & EXCLUSIVE):
+                    continue
+                address = start + index * PAGE_SIZE
+                if ranges and ranges[-1][0] + ranges[-1][1] == address:
+                    ranges[-1][1] += PAGE_SIZE
+                else:
+                    ranges.append([address, PAGE_SIZE])
     return ranges
 
 

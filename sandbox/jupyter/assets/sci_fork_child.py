@@ -131,7 +131,7 @@ def rehearse_kernel(template, report_fd):
     import shutil
     import tempfile
 
-    shared = sci_copied_pages.shared_pages()
+    before = sci_copied_pages.snapshot()
     leave_template(template, [report_fd])
     app, info = sci_spare_kernel.prepare(template.spare_transport)
     home = tempfile.mkdtemp(prefix="sci-rehearsal-")
@@ -146,7 +146,7 @@ def rehearse_kernel(template, report_fd):
         loop = IOLoop.current()
         loop.call_later(REHEARSAL_LOOP_S, loop.stop)
         app.start()
-        copied = sci_copied_pages.copied_since(shared)
+        copied = sci_copied_pages.copied_since(before)
         for client in clients:
             client.close(linger=0)
     finally:
@@ -186,7 +186,7 @@ def rehearse_one_shot(template, report_fd):
 
     import sci_one_shot
 
-    shared = sci_copied_pages.shared_pages()
+    before = sci_copied_pages.snapshot()
     run, feed = socket.socketpair()
     feed.sendall(json.dumps({"code": sci_one_shot.REHEARSAL_CELL}).encode())
     feed.shutdown(socket.SHUT_WR)
@@ -196,7 +196,7 @@ def rehearse_one_shot(template, report_fd):
     take_request({"uid": None, "cwd": home, "env": env}, [sys.executable, sci_one_shot.__file__])
 
     def report():
-        copied = sci_copied_pages.copied_since(shared)
+        copied = sci_copied_pages.copied_since(before)
         shutil.rmtree(home, ignore_errors=True)
         with open(report_fd, "w") as out:
             json.dump(copied, out)
