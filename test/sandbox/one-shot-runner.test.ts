@@ -156,6 +156,24 @@ describe('one-shot runner', () => {
     expect(next.error?.name).toBe('NameError')
   })
 
+  it('reads on after a run whose escaped process holds its output, without spinning the server', async () => {
+    const server = descendants(process.pid).find((p) => p.cmdline.includes('jupyter_server'))?.pid
+    const cpuMs = () => Number(readFileSync(`/proc/${server}/schedstat`, 'utf8').split(' ')[0]) / 1e6
+    await once('pass') // the templates are up
+    const before = cpuMs()
+    const started = performance.now()
+    // The run exits at once; a process it left outside its group keeps the run's socket open, so
+    // the server reads on for a second (sci_runs.py, DRAIN_S) before it answers.
+    const result = await once(
+      'import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(5)\n    os._exit(0)\nprint("done")',
+    )
+    const wall = performance.now() - started
+    expect(result.output.stdout).toBe('done\n')
+    expect(wall).toBeGreaterThanOrEqual(1000)
+    // The exited run's pidfd stays readable: still watched, it woke the loop at every turn.
+    expect(cpuMs() - before).toBeLessThan(wall / 4)
+  })
+
   it('kills the run when the client goes away', async () => {
     const controller = new AbortController()
     let pid = 0

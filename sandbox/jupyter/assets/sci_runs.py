@@ -160,7 +160,14 @@ class RunHandler(APIHandler):
         writer.write(json.dumps({"code": body["code"]}).encode())
         writer.write_eof()
         exited = loop.create_future()
-        loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+
+        def on_exit():
+            # A pidfd stays readable once its process has exited: watched on, it would wake the
+            # loop at every turn until this run's relay ends.
+            loop.remove_reader(pidfd)
+            exited.set_result(None)
+
+        loop.add_reader(pidfd, on_exit)
         timers = []
 
         def time_out():
