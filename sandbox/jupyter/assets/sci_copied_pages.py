@@ -2,9 +2,10 @@
 # copied by each kernel and run right after its fork (so a spare's, before its request). A forked
 # child shares the template's memory until it writes to it, and a kernel's start writes (if only
 # reference counts) to some 1,500 of the template's pages after a spare's request, a run of print(1)
-# to some 1,800: each first write is a page fault and a copy. On these VMs a fault costs 10-20 µs and much more when both cores fault
-# at once (a run's system time doubled at two runs at a time); one madvise over the same pages
-# costs a fraction of it (a run's system time 100-115 → 38-45 ms at two at a time).
+# to some 1,800: each first write is a page fault and a copy. On these VMs a fault costs 10-20 µs,
+# and much more when both cores fault at once (a run's system time doubled at two runs at a time);
+# one madvise over the same pages costs a fraction of it (a run's system time 100-115 → 38-45 ms at
+# two at a time).
 # The template rehearses each once (kernel_template.py): a throwaway child starts a kernel for a
 # made-up request into its event loop, or runs a fixed cell as a run, and reports the pages it
 # copied: those that it shared before (/proc/self/pagemap: present, not exclusively its own) and
