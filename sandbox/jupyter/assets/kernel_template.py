@@ -411,7 +411,8 @@ def main():
     if flavour == "scientific":  # the stdlib one forks runs only
         template.kernel_pages = template.learn_copied_pages(rehearse_kernel)
     template.run_pages = template.learn_copied_pages(rehearse_one_shot)
-    print(f"kernel template ({flavour}) ready in {time.monotonic() - started:.2f} s", file=sys.stderr)
+    ready_s = time.monotonic() - started
+    print(f"kernel template ({flavour}) ready in {ready_s:.2f} s", file=sys.stderr)
     request = template.serve()
     # The kernel. It ends without the interpreter's finalization, which would tear down (and so
     # copy, page by page) every object inherited from the template: a cold kernel has none of them.
