@@ -158,7 +158,8 @@ describe('one-shot runner', () => {
 
   it('reads on after a run whose escaped process holds its output, without spinning the server', async () => {
     const server = descendants(process.pid).find((p) => p.cmdline.includes('jupyter_server'))?.pid
-    const cpuMs = () => Number(readFileSync(`/proc/${server}/schedstat`, 'utf8').split(' ')[0]) / 1e6
+    const cpuMs = () =>
+      Number(readFileSync(`/proc/${server}/schedstat`, 'utf8').split(' ')[0]) / 1e6
     await once('pass') // the templates are up
     const before = cpuMs()
     const started = performance.now()
