@@ -142,7 +142,9 @@ def rehearse_kernel(template, report_fd):
         # Into the kernel's event loop for a moment, asked for its kernel_info on the shell and
         # control channels as Jupyter Server asks each new kernel: the start's IOPub messages, the
         # control thread's own loop and the first messages' handling copy pages too.
-        clients = [ask_kernel_info(app, port) for port in (app.shell_port, app.control_port)]
+        clients = [app.connect_shell(), app.connect_control()]  # jupyter_client's, as a client's
+        for client in clients:
+            app.session.send(client, "kernel_info_request")
         loop = IOLoop.current()
         loop.call_later(REHEARSAL_LOOP_S, loop.stop)
         app.start()
@@ -155,19 +157,6 @@ def rehearse_kernel(template, report_fd):
             sci_kernel_ipc.remove_ipc_dir(os.path.dirname(info["ip"]))
     with open(report_fd, "w") as report:
         json.dump(copied, report)
-
-
-def ask_kernel_info(app, port):
-    """A socket of a client of the kernel `app` starts, with a kernel_info request sent on it."""
-    import zmq
-
-    client = zmq.Context.instance().socket(zmq.DEALER)
-    if app.transport == "ipc":
-        client.connect(f"ipc://{app.ip}-{port}")
-    else:
-        client.connect(f"tcp://{app.ip}:{port}")
-    app.session.send(client, "kernel_info_request")
-    return client
 
 
 def become_one_shot(template, request):

@@ -100,7 +100,6 @@ class KernelTemplate:
         self.sock, self.pid, self.started_at = ours, self.proc.pid, time.monotonic()
         self.ready = None
         self.attached = None
-        self.copied_kib = None
         self.log.info("sci-kernel-template: %s started, pid %d", self.flavour, self.pid)
         write_stats()
 
@@ -204,6 +203,7 @@ class KernelTemplate:
             delay,
         )
         self.pid = None
+        self.copied_kib = None
         write_stats()
         if self.attached is not None:
             self.attached.call_later(delay, self.start)
