@@ -156,6 +156,19 @@ describe('one-shot runner', () => {
     expect(next.error?.name).toBe('NameError')
   })
 
+  it('seeds random (and numpy) afresh in every run of either template', async () => {
+    for (const code of [
+      'import random\nprint(random.getrandbits(64))',
+      'import random, numpy\nprint(random.getrandbits(64), numpy.random.randint(1 << 30))',
+    ]) {
+      const [first, second] = (await Promise.all([once(code), once(code)])).map((result) =>
+        result.output.stdout.trim().split(' '),
+      )
+      expect(first?.[0]).toMatch(/^\d+$/)
+      for (const [i, value] of (first ?? []).entries()) expect(value).not.toBe(second?.[i])
+    }
+  })
+
   it('reads on after a run whose escaped process holds its output, without spinning the server', async () => {
     const server = descendants(process.pid).find((p) => p.cmdline.includes('jupyter_server'))?.pid
     const cpuMs = () =>

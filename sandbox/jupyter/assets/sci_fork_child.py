@@ -88,9 +88,7 @@ def take_request(request, argv):
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    import random
-
-    random.seed()
+    # random is re-seeded at the fork (kernel_template.fork); numpy's is not.
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
     gc.enable()
