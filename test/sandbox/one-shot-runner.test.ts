@@ -48,6 +48,13 @@ const templatePids = async () => {
 const forkedBy = async (code: string) =>
   Number((await once(`${code}\nimport os\nprint(os.getppid())`)).output.stdout.trim())
 
+/**
+ * Waits for the stdlib template: it starts once the scientific one is ready; until then, the
+ * scientific one serves stdlib-only runs.
+ */
+const stdlibTemplateReady = () =>
+  until(async () => (await forkedBy('')) === (await templatePids()).stdlib, 30_000)
+
 /** A result without what differs between two runs of the same code: timings and counts. */
 const comparable = ({ execution_time, execution_count, ...rest }: ExecutionResult) =>
   JSON.parse(JSON.stringify(rest).replace(/In ?\[\d+\]/g, 'In[N]'))
@@ -156,6 +163,24 @@ describe('one-shot runner', () => {
     expect(next.error?.name).toBe('NameError')
   })
 
+  it('hands stdlib-only code to a spare run forked ahead, a new process each time', async () => {
+    // The run's pid, parent and age in seconds (from its start time in /proc).
+    const code = [
+      'import os',
+      'start = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])',
+      'uptime = float(open("/proc/uptime").read().split()[0])',
+      'print(os.getpid(), os.getppid(), uptime - start / os.sysconf("SC_CLK_TCK"))',
+    ].join('\n')
+    const run = async () => (await once(code)).output.stdout.trim().split(' ').map(Number)
+    await stdlibTemplateReady()
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const [pid, parent, age] = await run()
+    expect(parent).toBe((await templatePids()).stdlib)
+    expect(age).toBeGreaterThan(0.5)
+    const [next] = await run()
+    expect(next).not.toBe(pid)
+  })
+
   it('seeds random (and numpy) afresh in every run of either template', async () => {
     for (const code of [
       'import random\nprint(random.getrandbits(64))',
@@ -208,12 +233,7 @@ describe('one-shot runner', () => {
   })
 
   it('forks stdlib-only code from the stdlib template, other code from the scientific one', async () => {
-    // The stdlib template starts once the scientific one is ready; until it is, the scientific
-    // one serves stdlib-only runs.
-    await until(async () => {
-      const parent = await forkedBy('')
-      return parent === (await templatePids()).stdlib
-    }, 30_000)
+    await stdlibTemplateReady()
     const { scientific, stdlib } = await templatePids()
     expect(scientific).not.toBe(stdlib)
     expect(await forkedBy('import json, os.path\nfrom collections import Counter')).toBe(stdlib)

@@ -21,7 +21,10 @@
 #
 # The scientific flavour also keeps one spare kernel (sci_spare_kernel.py) forked and bound ahead of
 # requests: a fork request that allows it is handed to the spare instead of forking, and the next
-# spare is forked once no request has come for SPARE_DELAY_S.
+# spare is forked once no request has come for SPARE_DELAY_S. The stdlib flavour keeps a spare run
+# the same way (sci_fork_child.become_spare_run: forked, its pages copied and out of the template),
+# the next one forked right after a request: on 2 cores, a stream of runs one at a time then finds
+# one ready each time (35-40 ms less per run), and many at a time fork as many as before.
 #
 # Before it is ready, it rehearses a kernel's start and a run in throwaway children, to learn which
 # of its pages each copies: kernels, spares and runs then copy them in one go (sci_copied_pages.py).
@@ -54,6 +57,7 @@ from sci_fork_child import (
     become_kernel,
     become_one_shot,
     become_spare,
+    become_spare_run,
     rehearse_one_shot,
     rehearse_kernel,
 )
@@ -63,7 +67,7 @@ PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 # Spares that died before their request in a row, after which the template forks no more of them.
 MAX_SPARE_FAILURES = 3
-# The next spare is forked once no request came for this long: not while a kernel it replaces
+# The next spare kernel is forked once no request came for this long: not while a kernel it replaces
 # starts (on 2 cores the two slowed each other), nor between the runs of a stream of one-shot runs.
 SPARE_DELAY_S = 0.2
 # A rehearsal (learn_copied_pages) takes about 0.35 s; one that takes this long is stuck.
@@ -189,7 +193,7 @@ def read_until_eof(fd, timeout_s):
 
 
 class Template:
-    def __init__(self, control_fd, server_pid, spare_transport):
+    def __init__(self, control_fd, server_pid, spares):
         self.control = socket.socket(fileno=control_fd)
         self.server_pidfd = os.pidfd_open(server_pid)
         if os.getppid() != server_pid:  # the server died before we watched it
@@ -198,7 +202,10 @@ class Template:
         self.children = set()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.poller = select.poll()
-        self.spare_transport = spare_transport  # "tcp" or "ipc"; None: no spares
+        # "no-spares", "spare-runs", or "spares:" and the transport spare kernels bind
+        self.spare_kind = {"no-spares": None, "spare-runs": "run"}.get(spares, "kernel")
+        self.spare_transport = spares.partition(":")[2] or None
+        self.spare_delay_s = 0.0 if self.spare_kind == "run" else SPARE_DELAY_S
         self.spare = None
         self.spare_failures = 0
         # What each kernel's start (a spare's before its request) and each run copy right after
@@ -236,10 +243,10 @@ class Template:
         )
         while True:
             wait_ms = None
-            wanted = self.spare_transport and self.spare is None
+            wanted = self.spare_kind and self.spare is None
             if wanted and self.spare_failures < MAX_SPARE_FAILURES:
-                wait_ms = (self.last_request + SPARE_DELAY_S - time.monotonic()) * 1000
-                if wait_ms <= 0:
+                wait_ms = max(0, (self.last_request + self.spare_delay_s - time.monotonic()) * 1000)
+                if wait_ms == 0 and not self.poller.poll(0):  # requests waiting go first
                     wait_ms = None
                     spare_fd = self.fork_spare()
                     if spare_fd is not None:
@@ -291,7 +298,7 @@ class Template:
             return []
 
     def fork_spare(self):
-        """Forks a spare kernel; returns its socket's descriptor in the spare, None here."""
+        """Forks a spare kernel or run; returns its socket's descriptor in the spare, None here."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             gc.freeze()
@@ -327,24 +334,44 @@ class Template:
         self.spare.close()
         self.spare = None
 
+    def spare_takes(self, request):
+        if self.spare_kind == "run":
+            return "run" in request
+        return "fork" in request and request.get("spare") and stands_in_for(request["argv"])
+
     def hand_spare(self, request):
-        """Gives a kernel request to the ready spare; False when there is none to give it to."""
+        """Gives a request to the ready spare; False when there is none to give it to."""
         spare = self.spare
-        if spare is None or spare.info is None or not request.get("spare"):
+        if spare is None or spare.info is None or not self.spare_takes(request):
             return False
-        if not stands_in_for(request["argv"]):
-            return False
+        ours = theirs = None
+        if "run" in request:  # the run's socket, as a forked run's: the cell in, its messages out
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            spare.sock.send(json.dumps(request).encode())
+            data = json.dumps(request).encode()
+            if theirs is None:
+                spare.sock.send(data)
+            else:
+                socket.send_fds(spare.sock, [data], [theirs.fileno()])
         except OSError:  # it died meanwhile: forked as usual
+            if ours is not None:
+                ours.close()
             self.drop_spare()
             self.spare_failures += 1
             return False
+        finally:
+            if theirs is not None:
+                theirs.close()
         self.spare_failures = 0
         try:
-            message = {"forked": request["fork"], "pid": spare.pid, "connection": spare.info}
-            self.send(message, [spare.pidfd])
+            if ours is None:
+                message = {"forked": request["fork"], "pid": spare.pid, "connection": spare.info}
+                self.send(message, [spare.pidfd])
+            else:
+                self.send({"forked": request["run"], "pid": spare.pid}, [spare.pidfd, ours.fileno()])
         finally:
+            if ours is not None:
+                ours.close()
             self.drop_spare()
         return True
 
@@ -411,8 +438,7 @@ class Template:
 def main():
     control_fd, server_pid, flavour = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    spares = sys.argv[4]  # "no-spares", or "spares:" and the transport they bind
-    template = Template(control_fd, server_pid, spare_transport=spares.partition(":")[2] or None)
+    template = Template(control_fd, server_pid, spares=sys.argv[4])
     started = time.monotonic()
     preload(flavour)
     template.launcher(os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_kernel.py"))
@@ -434,9 +460,12 @@ def main():
     # copy, page by page) every object inherited from the template: a cold kernel has none of them.
     import atexit
 
-    if "run" in request:
-        try:
-            become_one_shot(template, request)  # exits when the cell has run
+    if "run" in request or ("spare_socket" in request and template.spare_kind == "run"):
+        try:  # each exits when the cell has run
+            if "run" in request:
+                become_one_shot(template, request)
+            else:
+                become_spare_run(template, request["spare_socket"])
         except BaseException:
             traceback.print_exc()
         os._exit(1)

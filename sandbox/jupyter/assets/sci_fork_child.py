@@ -165,6 +165,23 @@ def become_one_shot(template, request):
     sci_one_shot.run(request["fd"])
 
 
+def become_spare_run(template, fd):
+    """In a spare run: copies and leaves the template ahead, then waits for its request and the
+    run's socket, and is that run."""
+    import sci_one_shot
+
+    sci_copied_pages.copy_now(template.run_pages)
+    leave_template(template, [fd])
+    sock = socket.socket(fileno=fd)
+    sock.send(b"{}")  # ready
+    data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 1)
+    sock.close()
+    if not data or len(fds) != 1:  # the template is gone
+        os._exit(0)
+    take_request(json.loads(data), [sys.executable, sci_one_shot.__file__])
+    sci_one_shot.run(fds[0])
+
+
 def rehearse_one_shot(template, report_fd):
     """In a throwaway child: a one-shot run of a fixed cell for a made-up request (its cell fed and
     its messages left unread on a socket of its own); reports the pages it copied."""

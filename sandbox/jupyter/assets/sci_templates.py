@@ -7,7 +7,7 @@
 #   standard library: about half the memory, and a run's fork, copy-on-write faults and exit cost in
 #   proportion (7 ms less CPU in the run, ~3 in the fork, per trivial run on a 2-core machine).
 #   Started once the scientific one is ready; until it is ready, or while it is down, the
-#   scientific one serves its runs.
+#   scientific one serves its runs. With spares on, it keeps a spare run forked ahead.
 # Each forks only from its pristine state: no process that ran user code is ever forked.
 import asyncio
 import json
@@ -106,7 +106,9 @@ class KernelTemplate:
     def _spares_mode(self):
         # With kernel uids, spares bind Unix sockets as kernels do (sci_kernel_ipc.py).
         if not self.spares:
-            return "no-spares"
+            return "spare-runs"
+        if self.flavour == STDLIB:  # it forks runs only
+            return "spare-runs"
         return "spares:ipc" if KernelUids.count else "spares:tcp"
 
     def _attach(self):
@@ -148,7 +150,7 @@ class KernelTemplate:
                 self.ready.set_result(True)
             if self.flavour == SCIENTIFIC and not KernelTemplate.instance(STDLIB).enabled:
                 # Not with the server: it would slow the kernels' template and the first kernels.
-                start_template(STDLIB)
+                start_template(STDLIB, spares=self.spares)
         elif "forked" in message or "failed" in message:
             future = self.requests.pop(message.get("forked", message.get("failed")), None)
             if "forked" in message:
@@ -295,7 +297,8 @@ class KernelTemplate:
 
 
 def start_template(flavour=SCIENTIFIC, spares=False):
-    """Spawns the template of a flavour, with spare kernels or not; closed when the server exits."""
+    """Spawns the template of a flavour, with spares (kernels, or runs for the stdlib one) or not;
+    closed when the server exits."""
     import atexit
 
     template = KernelTemplate.instance(flavour)
