@@ -37,7 +37,7 @@ const WORKLOADS = [
     expected: '3',
   },
 ] as const
-const CONCURRENCY = [1, 2, 4, 8]
+const CONCURRENCY = process.env.C ? process.env.C.split(',').map(Number) : [1, 2, 4, 8]
 /** The bare interpreter every floor is measured with: Debian's, which the kernels run on. */
 export const PYTHON = '/usr/bin/python3'
 
@@ -62,7 +62,7 @@ export async function measureEval(n = 40): Promise<EvalPoint[]> {
     const { client, sandbox } = embedded
     try {
       await templatesReady(client, sandbox.runtime)
-      for (const workload of WORKLOADS) {
+      for (const workload of WORKLOADS.filter((w) => !process.env.W || w.name === process.env.W)) {
         await sandbox.pool.filled()
         const cases = Array.from({ length: n }, (_, i) =>
           JSON.stringify({

@@ -106,7 +106,7 @@ class KernelTemplate:
     def _spares_mode(self):
         # With kernel uids, spares bind Unix sockets as kernels do (sci_kernel_ipc.py).
         if not self.spares:
-            return "spare-runs"
+            return "no-spares"
         if self.flavour == STDLIB:  # it forks runs only
             return "spare-runs"
         return "spares:ipc" if KernelUids.count else "spares:tcp"
