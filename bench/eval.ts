@@ -12,7 +12,8 @@
  * the sandbox has its templates ready (the stdlib one, which forks runs of stdlib-only code, is
  * started once the scientific one is: about 0.8 CPU-seconds, once per sandbox, not counted).
  *
- * Alone: `npx tsx bench/eval.ts` (BENCH_EVAL_N jobs per point, default 40).
+ * Alone: `npx tsx bench/eval.ts` (BENCH_EVAL_N jobs per point, default 40; BENCH_EVAL_CONCURRENCY
+ * and BENCH_EVAL_WORKLOAD, e.g. `1,8` and `trivial`, to measure some points only).
  * From bench/run.ts: `table(await benchEval(n))`.
  */
 import { execFile, execFileSync } from 'node:child_process'
@@ -37,7 +38,7 @@ const WORKLOADS = [
     expected: '3',
   },
 ] as const
-const CONCURRENCY = process.env.C ? process.env.C.split(',').map(Number) : [1, 2, 4, 8]
+const CONCURRENCY = process.env.BENCH_EVAL_CONCURRENCY?.split(',').map(Number) ?? [1, 2, 4, 8]
 /** The bare interpreter every floor is measured with: Debian's, which the kernels run on. */
 export const PYTHON = '/usr/bin/python3'
 
@@ -62,7 +63,9 @@ export async function measureEval(n = 40): Promise<EvalPoint[]> {
     const { client, sandbox } = embedded
     try {
       await templatesReady(client, sandbox.runtime)
-      for (const workload of WORKLOADS.filter((w) => !process.env.W || w.name === process.env.W)) {
+      for (const workload of WORKLOADS.filter(
+        (w) => (process.env.BENCH_EVAL_WORKLOAD ?? w.name) === w.name,
+      )) {
         await sandbox.pool.filled()
         const cases = Array.from({ length: n }, (_, i) =>
           JSON.stringify({
