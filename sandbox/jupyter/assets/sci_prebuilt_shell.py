@@ -14,8 +14,10 @@
 #   sys.modules["__main__"] as the user module (save_sys_module_state, init_sys_modules; the template
 #   had its own __main__ restored), the PickleShareDB of the profile (%store, %bookmark), stdin's
 #   encoding, the home dir and the logger made with it, sys.excepthook and input;
-# - the history database: a ":memory:" SQLite connection of the kernel's own, with a new session
-#   (the template's connection is never used after fork);
+# - the history session: the first in the kernel's own copy of the ":memory:" SQLite database, which
+#   the template made anew (tables, no session) once the shell was built and never uses: nothing of
+#   it is a file or a lock, and a fork copies it whole (a connection of its own cost each kernel and
+#   run ~2 ms and 150-220 more copied pages);
 # - the atexit handlers of the shell and its ScriptMagics, registered again so that they keep a cold
 #   kernel's place among the kernel's own (user code's handlers still run before them);
 # - magics: registering binds their methods, in the template, before the launcher patched some of
@@ -106,6 +108,7 @@ def build():
         )
         # The template's own __main__ and sys hooks stay as they were; each kernel sets them again.
         shell.restore_sys_module_state()
+        shell.history_manager.init_db()
         # The one extension every kernel's app loads: the app finds it loaded (a dropped shell's
         # kernel loads it itself).
         shell.extension_manager.load_extension("storemagic")
@@ -179,7 +182,6 @@ def _adopt(shell, kernel, profile_dir):
     shell.init_sys_modules()
     shell.db = PickleShareDB(os.path.join(profile_dir.location, "db"))
     history = shell.history_manager
-    history.init_db()
     try:
         history.dir_hist[:] = [Path.cwd()]
     except OSError:

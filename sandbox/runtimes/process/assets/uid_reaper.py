@@ -8,6 +8,7 @@
 # Protocol: one JSON request per line on stdin, {"kill": uid} (its processes only) or
 # {"clean": uid, "home": path}; one answer per line on stdout, in order, "ok" or "error <why>".
 # Exits at the end of its input (the service closed it or died).
+import ctypes
 import json
 import os
 import shutil
@@ -16,12 +17,23 @@ import stat
 import sys
 
 SHARED_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def fork():
+    # os.fork() without CPython's fork hooks: 6.6 → 3.3 ms of CPU per kill here. They reset the
+    # state of other threads, and this process has none; the child only drops to a uid and kills.
+    pid = libc.fork()
+    if pid < 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+    return pid
 
 
 def kill_all(uid):
     if uid <= 0:  # kill(-1) as root would end every process of the machine
         raise ValueError(f"not a kernel uid: {uid}")
-    pid = os.fork()
+    pid = fork()
     if pid == 0:
         code = 1
         try:
