@@ -50,6 +50,7 @@ import select
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 
@@ -154,6 +155,8 @@ def fork():
     logging, random, ...). What they do is for the threads of a parent, and this process has one
     when it forks (see Fork safety above): no lock is held and no other thread state is left over.
     The one hook with an effect in a single-threaded child, random's reseed, is done here."""
+    if threading.active_count() > 1:  # never so far: then the hooks are needed
+        return os.fork()
     pid = libc.fork()
     if pid < 0:
         errno = ctypes.get_errno()
