@@ -371,7 +371,8 @@ class Template:
                 message = {"forked": request["fork"], "pid": spare.pid, "connection": spare.info}
                 self.send(message, [spare.pidfd])
             else:
-                self.send({"forked": request["run"], "pid": spare.pid}, [spare.pidfd, ours.fileno()])
+                message = {"forked": request["run"], "pid": spare.pid}
+                self.send(message, [spare.pidfd, ours.fileno()])
         finally:
             if ours is not None:
                 ours.close()

@@ -1,8 +1,9 @@
 # What a process forked from the kernel template (kernel_template.py) does to stop being the
 # template and become what it was forked for: a kernel (become_kernel), a spare kernel that later
-# becomes one (become_spare, sci_spare_kernel.py), or a one-shot run (become_one_shot). Each leaves
-# the template first (its own session, the template's signal handling and descriptors gone) and
-# then takes its request: uid, command line, working dir and env.
+# becomes one (become_spare, sci_spare_kernel.py), or a one-shot run (become_one_shot; or
+# become_spare_run, forked ahead). Each leaves the template first (its own session, the template's
+# signal handling and descriptors gone) and then takes its request: uid, command line, working dir
+# and env.
 #
 # Every step here is paid by each run and kernel start: what does not depend on the child is read
 # once in the template (the argument area, libc's prctl), and signal handlers are set through
