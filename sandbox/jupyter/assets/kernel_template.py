@@ -342,37 +342,31 @@ class Template:
             return "run" in request
         return "fork" in request and request.get("spare") and stands_in_for(request["argv"])
 
-    def hand_spare(self, request):
+    def hand_spare(self, request, request_id):
         """Gives a request to the ready spare; False when there is none to give it to."""
         spare = self.spare
         if spare is None or spare.info is None or not self.spare_takes(request):
             return False
-        ours = theirs = None
-        if "run" in request:  # the run's socket, as a forked run's: the cell in, its messages out
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        reply = {"forked": request_id, "pid": spare.pid}
+        data = json.dumps(request).encode()
+        ours = None
         try:
-            data = json.dumps(request).encode()
-            if theirs is None:
-                spare.sock.send(data)
+            if "run" in request:  # the run's socket, as a forked run's: the cell in, its messages out
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                with theirs:
+                    socket.send_fds(spare.sock, [data], [theirs.fileno()])
             else:
-                socket.send_fds(spare.sock, [data], [theirs.fileno()])
+                reply["connection"] = spare.info
+                spare.sock.send(data)
         except OSError:  # it died meanwhile: forked as usual
             if ours is not None:
                 ours.close()
             self.drop_spare()
             self.spare_failures += 1
             return False
-        finally:
-            if theirs is not None:
-                theirs.close()
         self.spare_failures = 0
         try:
-            if ours is None:
-                message = {"forked": request["fork"], "pid": spare.pid, "connection": spare.info}
-                self.send(message, [spare.pidfd])
-            else:
-                message = {"forked": request["run"], "pid": spare.pid}
-                self.send(message, [spare.pidfd, ours.fileno()])
+            self.send(reply, [spare.pidfd] + ([ours.fileno()] if ours is not None else []))
         finally:
             if ours is not None:
                 ours.close()
@@ -381,7 +375,7 @@ class Template:
 
     def fork(self, request):
         request_id = request.get("fork", request.get("run"))
-        if self.hand_spare(request):
+        if self.hand_spare(request, request_id):
             return None
         ours = None
         try:
